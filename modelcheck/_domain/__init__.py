@@ -1,0 +1,1 @@
+"""The reference domain: a versioned schema store, as a pure-Python model."""
