@@ -21,6 +21,9 @@ class Column:
     nullable: bool
     #: The default as ``pg_get_expr`` prints it (e.g. ``5``, ``'x'::text``), or None.
     default: str | None = None
+    #: The default's value as ``::text`` prints it. The model needs it to fill new rows;
+    #: the catalog only has the expression, so it takes no part in equality.
+    default_value: str | None = field(default=None, eq=False, repr=False)
 
 
 @frozen
@@ -31,8 +34,8 @@ class Index:
     unique: bool
 
 
-def _sorted_rows(rows: tuple[Row, ...]) -> tuple[Row, ...]:
-    # Rows are a multiset: heap order is not observable, so compare them sorted.
+def sorted_rows(rows: tuple[Row, ...]) -> tuple[Row, ...]:
+    """Rows are a multiset: heap order is not observable, so snapshots hold them sorted."""
     return tuple(sorted(rows, key=lambda row: tuple((v is None, v or "") for v in row)))
 
 
@@ -40,7 +43,8 @@ def _sorted_rows(rows: tuple[Row, ...]) -> tuple[Row, ...]:
 class Table:
     name: str
     columns: tuple[Column, ...]
-    rows: tuple[Row, ...] = field(default=(), converter=_sorted_rows)
+    #: In heap (insertion) order in the model; sorted in snapshots.
+    rows: tuple[Row, ...] = ()
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

@@ -1,0 +1,113 @@
+-- The framework's observer: the whole observable state as one JSON document, in one
+-- round trip. It reads the store's plain tables and the live catalog; it never calls
+-- the store's functions, so a wrong target cannot hide its mistakes from it.
+CREATE SCHEMA IF NOT EXISTS modelcheck_observe;
+
+CREATE OR REPLACE FUNCTION modelcheck_observe.trees(excluded text[])
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    ns record;
+    rel record;
+    result jsonb := '{}';
+    tables jsonb;
+    indexes jsonb;
+    rows jsonb;
+    cols text;
+BEGIN
+    FOR ns IN
+        SELECT n.oid, n.nspname FROM pg_namespace n
+        WHERE n.nspname <> ALL (excluded)
+          AND n.nspname <> 'modelcheck_observe'
+          AND n.nspname <> 'information_schema'
+          AND n.nspname NOT LIKE 'pg\_%'
+    LOOP
+        tables := '{}';
+        FOR rel IN
+            SELECT c.oid, c.relname FROM pg_class c
+            WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+        LOOP
+            SELECT string_agg(format('%I::text', a.attname), ', ' ORDER BY a.attnum)
+              INTO cols
+              FROM pg_attribute a
+             WHERE a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped;
+            IF cols IS NULL THEN
+                EXECUTE format('SELECT coalesce(jsonb_agg(''[]''::jsonb), ''[]'') FROM %I.%I',
+                               ns.nspname, rel.relname) INTO rows;
+            ELSE
+                EXECUTE format('SELECT coalesce(jsonb_agg(jsonb_build_array(%s)), ''[]'') FROM %I.%I',
+                               cols, ns.nspname, rel.relname) INTO rows;
+            END IF;
+            tables := tables || jsonb_build_object(rel.relname, jsonb_build_object(
+                'columns', coalesce((
+                    SELECT jsonb_agg(jsonb_build_array(
+                               a.attname::text,
+                               format_type(a.atttypid, a.atttypmod),
+                               NOT a.attnotnull,
+                               pg_get_expr(d.adbin, d.adrelid))
+                           ORDER BY a.attnum)
+                      FROM pg_attribute a
+                      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                     WHERE a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped
+                ), '[]'),
+                'rows', rows));
+        END LOOP;
+        SELECT coalesce(jsonb_object_agg(ic.relname, jsonb_build_object(
+                   'table', tc.relname::text,
+                   'unique', i.indisunique,
+                   'columns', (SELECT coalesce(jsonb_agg(
+                                   coalesce(a.attname::text, pg_get_indexdef(i.indexrelid, k.n::int, true))
+                                   ORDER BY k.n), '[]')
+                                 FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+                                 LEFT JOIN pg_attribute a
+                                   ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                                  AND k.attnum > 0))), '{}')
+          INTO indexes
+          FROM pg_index i
+          JOIN pg_class ic ON ic.oid = i.indexrelid
+          JOIN pg_class tc ON tc.oid = i.indrelid
+         WHERE ic.relnamespace = ns.oid;
+        result := result || jsonb_build_object(ns.nspname,
+                      jsonb_build_object('tables', tables, 'indexes', indexes));
+    END LOOP;
+    RETURN result;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION modelcheck_observe.snapshot(excluded text[])
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+SELECT jsonb_build_object(
+    'branches', coalesce((
+        SELECT jsonb_agg(jsonb_build_object(
+                   'pk', b.pk, 'id', b.id, 'identifier', b.identifier,
+                   'parent', p.identifier, 'head', h.identifier, 'status', b.status,
+                   'version', b.version, 'schema_name', b.schema_name,
+                   'tree_hash', b.tree_hash))
+          FROM vstore.branches b
+          LEFT JOIN vstore.branches p ON p.pk = b.parent_pk
+          LEFT JOIN vstore.commits h ON h.pk = b.head_pk), '[]'),
+    'commits', coalesce((
+        SELECT jsonb_agg(jsonb_build_object(
+                   'pk', c.pk, 'id', c.id, 'identifier', c.identifier,
+                   'branch', b.identifier, 'message', c.message,
+                   'schema_hash', c.schema_hash, 'version', c.version,
+                   'parents', coalesce((
+                       SELECT jsonb_agg(pc.identifier ORDER BY cp.position)
+                         FROM vstore.commit_parents cp
+                         JOIN vstore.commits pc ON pc.pk = cp.parent_pk
+                        WHERE cp.commit_pk = c.pk), '[]')))
+          FROM vstore.commits c
+          LEFT JOIN vstore.branches b ON b.pk = c.branch_pk), '[]'),
+    'migrations', coalesce((
+        SELECT jsonb_agg(jsonb_build_object(
+                   'pk', m.pk, 'id', m.id, 'identifier', m.identifier,
+                   'branch', b.identifier, 'checksum', m.checksum, 'status', m.status))
+          FROM vstore.migrations m
+          LEFT JOIN vstore.branches b ON b.pk = m.branch_pk), '[]'),
+    'trees', modelcheck_observe.trees(excluded))
+$$;
