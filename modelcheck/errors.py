@@ -18,3 +18,18 @@ class ConfigError(ModelcheckError, ValueError):
 
 class ServerError(ModelcheckError, RuntimeError):
     """A PostgreSQL server could not be started, reached or used."""
+
+
+class InvalidTarget(ModelcheckError, TypeError):
+    """A target name or ``module:attr`` path does not give a usable target."""
+
+
+class StateMismatch(ModelcheckError, AssertionError):
+    """The model and the database disagree: a result, an error, or the full state.
+
+    It is an ``AssertionError`` so Hypothesis shrinks it like any failed check.
+    """
+
+
+class CoverageError(ModelcheckError, AssertionError):
+    """A full run ended with a rule that never ran: that part of the store went unchecked."""

@@ -1,0 +1,12 @@
+"""Branches: create (hostile names), delete, protect main, log, resolve, verify."""
+
+from __future__ import annotations
+
+from modelcheck.rules import BranchRules
+
+
+class BranchMachine(BranchRules):
+    """Branch lifecycle and Trinity IDs of branches."""
+
+
+test_branch_machine = BranchMachine.pytest_test()

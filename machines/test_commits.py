@@ -1,0 +1,12 @@
+"""Commits and Trinity IDs: messages kept byte for byte, versions, history, resolve."""
+
+from __future__ import annotations
+
+from modelcheck.rules import BranchRules, CommitRules
+
+
+class CommitMachine(CommitRules, BranchRules):
+    """Commits on branches of branches, their identifiers, versions and logs."""
+
+
+test_commit_machine = CommitMachine.pytest_test()

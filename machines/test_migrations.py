@@ -1,0 +1,12 @@
+"""Migrations: real DDL applied atomically, checksums, rollbacks, failing migrations."""
+
+from __future__ import annotations
+
+from modelcheck.rules import CommitRules, MigrationRules
+
+
+class MigrationMachine(MigrationRules, CommitRules):
+    """Apply, re-apply, roll back and commit migrations on main and its branches."""
+
+
+test_migration_machine = MigrationMachine.pytest_test()

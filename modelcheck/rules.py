@@ -1,0 +1,133 @@
+"""Reusable domain rules: mix them into a machine to check those operations.
+
+Each rule draws arguments (preferring names the machine already created, so the store
+goes deep) and hands them to :meth:`DifferentialMachine.run`, which does the rest.
+Preconditions read only the model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, initialize, multiple, precondition, rule
+
+from modelcheck import strategies
+from modelcheck._domain.tree import Tree
+from modelcheck.machine import DifferentialMachine, counted_predicate
+
+
+class DomainMachine(DifferentialMachine):
+    """Bundles shared by every domain rule: branch names, commits, migration identifiers."""
+
+    branches = Bundle("branches")
+    commits = Bundle("commits")
+    migrations = Bundle("migrations")
+
+    @initialize(target=branches)
+    def start_on_main(self) -> str:
+        return "main"
+
+    # -- named predicates (read only the model; counted for the coverage report) ----------
+
+    @counted_predicate
+    def has_two_active_branches(self) -> bool:
+        return sum(b.status == "active" for b in self.model.branches.values()) >= 2
+
+    @counted_predicate
+    def has_applied_migration(self) -> bool:
+        return any(m.status == "applied" for m in self.model.migrations.values())
+
+    def tree_of(self, branch: str) -> Tree:
+        found = self.model.branches.get(branch)
+        return found.tree if found is not None else Tree()
+
+
+def _created(result: Any, value: str | None) -> Any:
+    return multiple() if result is None or value is None else value
+
+
+class BranchRules(DomainMachine):
+    @rule(target=DomainMachine.branches, name=strategies.branch_names(), source=DomainMachine.branches)
+    def create_branch(self, name: str, source: str) -> Any:
+        return _created(self.run("create_branch", name, source), name)
+
+    @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()))
+    def delete_branch(self, name: str) -> None:
+        self.run("delete_branch", name)
+
+    @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()))
+    def log(self, name: str) -> None:
+        self.run("log", name)
+
+    @rule(data=st.data())
+    def resolve(self, data: st.DataObject) -> None:
+        kind = data.draw(st.sampled_from(("branch", "commit", "migration")))
+        entities: dict[str, Any] = {
+            "branch": self.model.branches,
+            "commit": self.model.commits,
+            "migration": self.model.migrations,
+        }[kind]
+        keys: list[Any] = [uuid.UUID(int=7), "no such thing", 10**12]
+        for entity in entities.values():
+            keys += [entity.key.identifier, entity.key.pk, entity.key.id]
+        key = data.draw(st.sampled_from([k for k in keys if k is not None]))
+        self.run("resolve", kind, key)
+
+    @rule()
+    def verify(self) -> None:
+        self.run("verify")
+
+
+class CommitRules(DomainMachine):
+    @rule(
+        target=DomainMachine.commits,
+        branch=st.one_of(DomainMachine.branches, strategies.branch_names()),
+        message=strategies.messages(),
+    )
+    def commit(self, branch: str, message: str) -> Any:
+        result = self.run("commit", branch, message)
+        return _created(result, result.identifier if result else None)
+
+
+class MigrationRules(DomainMachine):
+    @rule(
+        target=DomainMachine.migrations,
+        branch=DomainMachine.branches,
+        identifier=strategies.migration_identifiers(),
+        data=st.data(),
+    )
+    def apply_migration(self, branch: str, identifier: str, data: st.DataObject) -> Any:
+        operations = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
+        return _created(self.run("apply_migration", branch, identifier, operations), identifier)
+
+    @rule(identifier=DomainMachine.migrations, branch=DomainMachine.branches, data=st.data())
+    def reapply_migration(self, identifier: str, branch: str, data: st.DataObject) -> None:
+        """Apply a used identifier again: same operations, or changed ones."""
+        recorded = self.model.migrations[identifier].operations
+        changed = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
+        operations = recorded if data.draw(st.booleans(), label="same") else changed
+        self.run("apply_migration", branch, identifier, operations)
+
+    @precondition(lambda self: self.has_applied_migration())
+    @rule(identifier=st.one_of(DomainMachine.migrations, strategies.migration_identifiers()))
+    def rollback_migration(self, identifier: str) -> None:
+        self.run("rollback_migration", identifier)
+
+    @precondition(lambda self: self.has_applied_migration())
+    @rule(data=st.data())
+    def rollback_latest(self, data: st.DataObject) -> None:
+        """Roll back the latest applied migration of a branch (the one that can succeed)."""
+        applied = [m for m in self.model.migrations.values() if m.status == "applied"]
+        branch = data.draw(st.sampled_from(sorted({m.branch for m in applied})))
+        latest = [m for m in applied if m.branch == branch][-1]
+        self.run("rollback_migration", latest.key.identifier)
+
+
+class MergeRules(DomainMachine):
+    @precondition(lambda self: self.has_two_active_branches())
+    @rule(target=DomainMachine.commits, source=DomainMachine.branches, into=DomainMachine.branches)
+    def merge(self, source: str, into: str) -> Any:
+        result = self.run("merge", source, into)
+        return _created(result, result.identifier if result else None)
