@@ -292,3 +292,399 @@ def test_every_error_kind_has_a_scenario() -> None:
 @pytest.mark.parametrize("kind", sorted(SCENARIOS))
 def test_error_kind(reference_dsn: str, kind: str) -> None:
     run(reference_dsn, SCENARIOS[kind])
+
+
+# -- commits and versions -----------------------------------------------------------
+
+
+def test_commit_versions(reference_dsn: str) -> None:
+    async def step(conn: Conn, ops: list[dict[str, Any]] | None, version: str, n: list[int]) -> None:
+        if ops:
+            n[0] += 1
+            await T.apply_migration(conn, "main", f"{n[0]:04}_m", ops)
+        result = await T.commit(conn, "main", f"to {version}")
+        assert result.version == version
+        branch = await fetch(conn, "SELECT version, tree_hash FROM vstore.branches WHERE pk = 1")
+        assert branch == [(version, result.schema_hash)]
+        assert result.schema_hash == (await fetch(conn, "SELECT vstore.tree_hash('wt_1')"))[0][0]
+
+    async def body(conn: Conn) -> None:
+        n = [0]
+        await step(conn, None, "0.0.1", n)  # no change: patch
+        await step(conn, [create_table("t", col("a"), col("b"))], "0.1.0", n)  # added: minor
+        await step(conn, [create_index("i", "t", "a")], "0.2.0", n)
+        await step(conn, [insert("t", ["1", "2"])], "0.2.1", n)  # rows only: patch
+        await step(conn, [{"op": "add_column", "table": "t", "column": col("c")}], "0.3.0", n)
+        await step(conn, [{"op": "alter_column_type", "table": "t", "column": "b", "type": "bigint"}], "1.0.0", n)
+        await step(conn, [{"op": "drop_column", "table": "t", "column": "c"}], "2.0.0", n)
+        await step(conn, [{"op": "drop_index", "index": "i"}, create_index("i", "t", "a", "b")], "3.0.0", n)
+        await step(conn, [{"op": "rename_column", "table": "t", "column": "b", "new_name": "B"}], "4.0.0", n)
+        log = await T.log(conn, "main")
+        assert len(log) == 10
+        head = await fetch(conn, "SELECT c.identifier FROM vstore.commits c JOIN vstore.branches b ON b.head_pk = c.pk")
+        assert log[0] == head[0][0]
+        # A new branch starts with its source's head and version.
+        await T.create_branch(conn, "b", "main")
+        assert (await T.commit(conn, "b", "")).version == "4.0.1"
+
+    run(reference_dsn, body)
+
+
+def test_commit_identifier_and_messages_kept_byte_for_byte(reference_dsn: str) -> None:
+    messages = ["", " leading and trailing ", "emoji 🦄👩‍👩‍👧 ok", "tab\tnew\nline", "\\ 'quote' \"dq\"", "é" * 4096]
+
+    async def body(conn: Conn) -> None:
+        for message in messages:
+            parent = (await T.log(conn, "main"))[0]
+            result = await T.commit(conn, "main", message)
+            expected = await fetch(
+                conn, "SELECT vstore.commit_identifier('main', %s, NULL, %s, %s)",
+                parent, result.schema_hash, message,
+            )
+            assert result.commit.identifier == expected[0][0]
+            stored = await fetch(conn, "SELECT message FROM vstore.commits WHERE pk = %s", result.commit.pk)
+            assert stored == [(message,)]
+            parents = await fetch(
+                conn, "SELECT position, parent_pk FROM vstore.commit_parents WHERE commit_pk = %s",
+                result.commit.pk,
+            )
+            assert parents == [(0, (await T.resolve(conn, "commit", parent)).pk)]
+
+    run(reference_dsn, body)
+
+
+# -- migrations ---------------------------------------------------------------------
+
+ROLLBACK_OPS: list[dict[str, Any]] = [
+    {"op": "drop_table", "table": "keep"},
+    {"op": "drop_column", "table": "t", "column": "b"},
+    {"op": "rename_column", "table": "t", "column": "a", "new_name": "A b"},
+    {"op": "alter_column_type", "table": "t", "column": "c", "type": "text"},
+    {"op": "drop_index", "index": "t_c"},
+    create_table("new", col("x", "text[]", default="{a,b}")),
+    create_index("new_x", "new", "x"),
+    {"op": "add_column", "table": "t", "column": col("d", "numeric(5,2)", False, "1.555")},
+    insert("t", ["1", "7", "2.5"]),
+]
+
+
+def test_apply_and_rollback_restore_the_structure(reference_dsn: str) -> None:
+    setup = [
+        create_table("keep", col("k", "character varying(5)", False, "ab"), col("n", "boolean", default="yes")),
+        create_index("keep_k", "keep", "k", unique=True),
+        create_table("t", col("a", default="-5"), col("b", "text", default="x"), col("c")),
+        create_index("t_b", "t", "a", "b"),
+        create_index("t_c", "t", "c"),
+        insert("t", ["1", "y", "2"]),
+    ]
+
+    async def body(conn: Conn) -> None:
+        await T.apply_migration(conn, "main", "0001_setup", setup)
+        before = await tree(conn)
+        hash_before = (await fetch(conn, "SELECT tree_hash FROM vstore.branches WHERE pk = 1"))[0][0]
+        applied = await T.apply_migration(conn, "main", "0002_change", ROLLBACK_OPS)
+        checksum = await fetch(conn, "SELECT vstore.operations_checksum(%s)", psycopg.types.json.Jsonb(ROLLBACK_OPS))
+        assert applied.checksum == checksum[0][0]
+        assert applied.migration.identifier == "0002_change"
+        after = await tree(conn)
+        assert after != before
+        assert (await fetch(conn, "SELECT tree_hash = vstore.tree_hash('wt_1') FROM vstore.branches WHERE pk = 1")) == [(True,)]
+        await T.rollback_migration(conn, "0002_change")
+        restored = await tree(conn)
+        # Dropped columns come back last; everything else is as it was.
+        t_before = before["tables"].pop("t")
+        t_after = restored["tables"].pop("t")
+        assert [c["name"] for c in t_after["columns"]] == ["a", "c", "b"]
+        assert sorted(t_after["columns"], key=str) == sorted(t_before["columns"], key=str)
+        assert restored == before
+        status = await fetch(conn, "SELECT status FROM vstore.migrations WHERE identifier = '0002_change'")
+        assert status == [("rolled_back",)]
+        await T.rollback_migration(conn, "0001_setup")
+        assert await tree(conn) == {"tables": {}, "indexes": {}}
+        current = await fetch(conn, "SELECT tree_hash FROM vstore.branches WHERE pk = 1")
+        assert current[0][0] != hash_before
+        assert await T.verify(conn) == ()
+
+    run(reference_dsn, body)
+
+
+def test_failing_migration_leaves_nothing(reference_dsn: str) -> None:
+    async def body(conn: Conn) -> None:
+        first = await T.apply_migration(conn, "main", "0001_a", [create_table("t", col("a"))])
+        snapshot = await fetch(conn, "SELECT vstore.tree_json('wt_1'), tree_hash, tree FROM vstore.branches WHERE pk = 1")
+        for k in range(1, 4):
+            ops = [create_table("u", col("a")), create_index("ui", "u", "a"), insert("u", ["1"])]
+            ops.insert(k, {"op": "drop_table", "table": "missing"})
+            await raises("ddl", T.apply_migration(conn, "main", "0002_b", ops), "42P01")
+            assert await fetch(conn, "SELECT vstore.tree_json('wt_1'), tree_hash, tree FROM vstore.branches WHERE pk = 1") == snapshot
+            assert await fetch(conn, "SELECT identifier FROM vstore.migrations") == [("0001_a",)]
+        # pks are never reused, even after a failure consumed one.
+        second = await T.apply_migration(conn, "main", "0002_b", [create_table("u", col("a"))])
+        assert second.migration.pk > first.migration.pk
+
+    run(reference_dsn, body)
+
+
+HOSTILE = [
+    'quo"te',
+    "it's",
+    "with space",
+    "dot.ted",
+    "ünïcödé 表",
+    "MixedCase",
+    "select",
+    "table",
+    "x" * 63,
+    "é" * 31 + "x",
+    " ",
+    "%s %I %L $1",
+    "wt_1",
+    "main",
+]
+
+
+def test_hostile_names_are_stored_exactly(reference_dsn: str) -> None:
+    async def body(conn: Conn) -> None:
+        for n, name in enumerate(HOSTILE):
+            ops = [
+                create_table(name, col(name, "text", default=name), col("o")),
+                create_index(name + "_i" if len(name.encode()) < 62 else f"i{n}", name, name, "o"),
+                insert(name, [name, None]),
+            ]
+            await T.apply_migration(conn, "main", f"{n:04}_hostile", ops)
+        for name in HOSTILE:
+            if name != "main":
+                branch = await T.create_branch(conn, name, "main")
+                assert branch.identifier == name
+                assert (await T.resolve(conn, "branch", name)).pk == branch.pk
+        live = await tree(conn)
+        assert set(live["tables"]) == set(HOSTILE)
+        for name in HOSTILE:
+            assert [c["name"] for c in live["tables"][name]["columns"]] == [name, "o"]
+        rows = await fetch(conn, 'SELECT "%s"::text FROM wt_1."select"' % "select")
+        assert rows == [("select",)]
+        names = {r[0] for r in await fetch(conn, "SELECT identifier FROM vstore.branches")}
+        assert names == set(HOSTILE)
+        # The copies have the same tables, indexes and rows.
+        last = await fetch(conn, "SELECT schema_name FROM vstore.branches ORDER BY pk DESC LIMIT 1")
+        copy = await tree(conn, last[0][0])
+        assert copy == live
+        assert await T.verify(conn) == ()
+
+    run(reference_dsn, body)
+
+
+# -- merges -------------------------------------------------------------------------
+
+
+async def migrate_and_commit(conn: Conn, branch: str, identifier: str, ops: list[dict[str, Any]]) -> str:
+    await T.apply_migration(conn, branch, identifier, ops)
+    return (await T.commit(conn, branch, identifier)).commit.identifier
+
+
+def test_merge_up_to_date_and_fast_forward(reference_dsn: str) -> None:
+    async def body(conn: Conn) -> None:
+        await T.create_branch(conn, "feature", "main")
+        same = await T.merge(conn, "feature", "main")
+        assert (same.kind, same.commit, same.version) == ("up_to_date", None, "0.0.0")
+        head = await migrate_and_commit(
+            conn, "feature", "0001_t", [create_table("t", col("a", default="1")), create_index("i", "t", "a"), insert("t", ["5"])]
+        )
+        assert (await T.merge(conn, "main", "feature")).kind == "up_to_date"
+        ff = await T.merge(conn, "feature", "main")
+        assert ff.kind == "fast_forward"
+        assert ff.commit is not None and ff.commit.identifier == head
+        assert ff.version == "0.1.0"
+        assert await T.log(conn, "main") == await T.log(conn, "feature")
+        main = await fetch(conn, "SELECT version, tree_hash, vstore.tree_hash('wt_1') FROM vstore.branches WHERE pk = 1")
+        feature_hash = await fetch(conn, "SELECT schema_hash FROM vstore.commits WHERE identifier = %s", head)
+        assert main == [("0.1.0", feature_hash[0][0], feature_hash[0][0])]
+        assert await tree(conn, "wt_1") == await tree(conn, "wt_2")
+        assert await fetch(conn, "SELECT a FROM wt_1.t") == []  # rows are not merged, only structure
+        assert await T.verify(conn) == ()
+
+    run(reference_dsn, body)
+
+
+def test_three_way_merge(reference_dsn: str) -> None:
+    async def body(conn: Conn) -> None:
+        await migrate_and_commit(
+            conn, "main", "0001_base",
+            [create_table("t", col("a"), col("b", "text")), create_table("gone", col("g")), insert("t", ["1", "x"])],
+        )
+        await T.create_branch(conn, "feature", "main")
+        feature_head = await migrate_and_commit(
+            conn, "feature", "0002_feature",
+            [
+                {"op": "add_column", "table": "t", "column": col("f", "text", default="new")},
+                {"op": "alter_column_type", "table": "t", "column": "a", "type": "bigint"},
+                create_table("fresh", col("z")),
+                create_index("t_f", "t", "f"),
+            ],
+        )
+        main_head = await migrate_and_commit(
+            conn, "main", "0003_main",
+            [
+                {"op": "drop_table", "table": "gone"},
+                {"op": "add_column", "table": "t", "column": col("m", nullable=False, default="7")},
+                insert("t", ["2", "y", "8"]),
+            ],
+        )
+        result = await T.merge(conn, "feature", "main")
+        assert result.kind == "merge" and result.commit is not None
+        assert result.version == "2.0.0"  # main was 1.0.0; a changed type: major
+        live = await tree(conn)
+        assert [c["name"] for c in live["tables"]["t"]["columns"]] == ["a", "b", "m", "f"]
+        assert live["tables"]["t"]["columns"][0]["type"] == "bigint"
+        assert set(live["tables"]) == {"t", "fresh"}
+        assert set(live["indexes"]) == {"t_f"}
+        rows = await fetch(conn, "SELECT a::text, b, m::text, f FROM wt_1.t ORDER BY a")
+        assert rows == [("1", "x", "7", "new"), ("2", "y", "8", "new")]
+        message = await fetch(conn, "SELECT message FROM vstore.commits WHERE pk = %s", result.commit.pk)
+        assert message == [("merge feature into main",)]
+        parents = await fetch(
+            conn, "SELECT p.identifier FROM vstore.commit_parents cp JOIN vstore.commits p ON p.pk = cp.parent_pk"
+            " WHERE cp.commit_pk = %s ORDER BY cp.position", result.commit.pk,
+        )
+        assert parents == [(main_head,), (feature_head,)]
+        digest = (await fetch(conn, "SELECT vstore.tree_hash('wt_1')"))[0][0]
+        expected = await fetch(
+            conn, "SELECT vstore.commit_identifier('main', %s, %s, %s, 'merge feature into main')",
+            main_head, feature_head, digest,
+        )
+        assert result.commit.identifier == expected[0][0]
+        assert (await T.log(conn, "main"))[:2] == (result.commit.identifier, main_head)
+        assert await T.verify(conn) == ()
+        # Merging back: main's head descends from feature's head.
+        assert (await T.merge(conn, "main", "feature")).kind == "fast_forward"
+
+    run(reference_dsn, body)
+
+
+def test_merge_conflicts_change_nothing(reference_dsn: str) -> None:
+    async def body(conn: Conn) -> None:
+        await migrate_and_commit(conn, "main", "0001_base", [create_table("t", col("a"), col("b"))])
+        await T.create_branch(conn, "x", "main")
+        await T.create_branch(conn, "y", "main")
+        await migrate_and_commit(conn, "x", "0002_x", [{"op": "drop_table", "table": "t"}])
+        await migrate_and_commit(conn, "y", "0003_y", [{"op": "add_column", "table": "t", "column": col("c")}])
+        before = await fetch(conn, "SELECT head_pk, version, tree_hash FROM vstore.branches ORDER BY pk")
+        await raises("merge_conflict", T.merge(conn, "y", "x"))  # removed vs changed
+        await T.create_branch(conn, "z", "main")
+        await migrate_and_commit(conn, "z", "0004_z", [{"op": "add_column", "table": "t", "column": col("c", "text")}])
+        await raises("merge_conflict", T.merge(conn, "z", "y"))  # column c differs
+        await T.create_branch(conn, "w", "main")
+        await migrate_and_commit(conn, "w", "0005_w", [create_index("c", "t", "a")])
+        await T.create_branch(conn, "v", "main")
+        await migrate_and_commit(conn, "v", "0006_v", [create_table("c", col("a"))])
+        await raises("merge_conflict", T.merge(conn, "v", "w"))  # one name, a table and an index
+        await migrate_and_commit(conn, "y", "0007_y", [create_index("yi", "t", "c")])
+        await T.create_branch(conn, "u", "main")
+        await migrate_and_commit(conn, "u", "0008_u", [{"op": "add_column", "table": "t", "column": col("d")}])
+        assert (await T.merge(conn, "u", "y")).kind == "merge"  # both changed t, compatibly
+        await T.create_branch(conn, "s", "main")
+        await migrate_and_commit(conn, "s", "0009_s", [{"op": "drop_column", "table": "t", "column": "b"}])
+        await migrate_and_commit(conn, "x", "0010_x", [create_table("t", col("a"), col("b"))])
+        after = await fetch(conn, "SELECT head_pk, version, tree_hash FROM vstore.branches WHERE pk <= 3 ORDER BY pk")
+        assert after[0] == before[0]
+        assert await T.verify(conn) == ()
+
+    run(reference_dsn, body)
+
+
+def test_delete_then_create_same_name(reference_dsn: str) -> None:
+    async def body(conn: Conn) -> None:
+        b = await T.create_branch(conn, "b", "main")
+        await T.delete_branch(conn, "b")
+        assert await fetch(conn, "SELECT count(*) FROM pg_namespace WHERE nspname = %s", f"wt_{b.pk}") == [(0,)]
+        await raises("branch_exists", T.create_branch(conn, "b", "main"))
+        row = await fetch(conn, "SELECT status FROM vstore.branches WHERE pk = %s", b.pk)
+        assert row == [("deleted",)]
+        c = await T.create_branch(conn, "c", "main")
+        assert c.pk > b.pk  # pk never reused, not even the failed attempt's
+        assert (await T.resolve(conn, "branch", "b")).pk == b.pk
+
+    run(reference_dsn, body)
+
+
+# -- reads --------------------------------------------------------------------------
+
+
+def test_resolve_by_every_key(reference_dsn: str) -> None:
+    async def body(conn: Conn) -> None:
+        branch = await T.create_branch(conn, "feature", "main")
+        commit = (await T.commit(conn, "feature", "m")).commit
+        migration = (await T.apply_migration(conn, "feature", "0001_a", OPS)).migration
+        for kind, tid in (("branch", branch), ("commit", commit), ("migration", migration)):
+            assert await T.resolve(conn, kind, tid.pk) == tid  # type: ignore[arg-type]
+            assert await T.resolve(conn, kind, tid.id) == tid  # type: ignore[arg-type]
+            assert await T.resolve(conn, kind, tid.identifier) == tid  # type: ignore[arg-type]
+        # A branch named like a pk or a UUID is found by name from Python (typed keys).
+        two = await T.create_branch(conn, "1", "main")
+        assert (await T.resolve(conn, "branch", "1")) == two
+        assert (await T.resolve(conn, "branch", 1)).identifier == "main"
+        # From SQL without a key kind, the text decides: integer string -> pk first.
+        rows = await fetch(conn, "SELECT identifier FROM vstore.resolve('branch', '1')")
+        assert rows == [("main",)]
+        rows = await fetch(conn, "SELECT identifier FROM vstore.resolve('branch', %s)", str(branch.id).upper())
+        assert rows == [("feature",)]
+        await raises("not_found", T.resolve(conn, "commit", branch.id))
+        await raises("not_found", T.resolve(conn, "branch", 10**30))
+
+    run(reference_dsn, body)
+
+
+def test_verify_reports_out_of_band_changes(reference_dsn: str) -> None:
+    async def body(conn: Conn) -> None:
+        await T.apply_migration(
+            conn, "main", "0001_a",
+            [create_table("t", col("a")), create_table("u", col("a")), create_index("ui", "u", "a")],
+        )
+        await T.create_branch(conn, "b", "main")
+        assert await T.verify(conn) == ()
+        await conn.execute("ALTER TABLE wt_1.t ADD COLUMN sneaky int")
+        await conn.execute("DROP INDEX wt_1.ui")
+        await conn.execute("CREATE TABLE wt_2.extra (x int)")
+        assert await T.verify(conn) == (Drift("b", ("extra",)), Drift("main", ("t", "ui")))
+        await raises("schema_drift", T.commit(conn, "main", "m"))
+        await conn.execute("ALTER TABLE wt_1.t DROP COLUMN sneaky")
+        await conn.execute("CREATE INDEX ui ON wt_1.u (a)")
+        assert await T.verify(conn) == (Drift("b", ("extra",)),)
+        await T.commit(conn, "main", "clean again")
+
+    run(reference_dsn, body)
+
+
+# -- concurrency --------------------------------------------------------------------
+
+
+def test_concurrent_commits_serialise(reference_dsn: str) -> None:
+    async def main() -> None:
+        a = await psycopg.AsyncConnection.connect(reference_dsn)
+        b = await psycopg.AsyncConnection.connect(reference_dsn)
+        watch = await psycopg.AsyncConnection.connect(reference_dsn, autocommit=True)
+        try:
+            first = await T.commit(a, "main", "first")  # a's transaction stays open
+            b_pid = b.info.backend_pid
+            second_task = asyncio.create_task(T.commit(b, "main", "second"))
+            for _ in range(1000):
+                cur = await watch.execute("SELECT %s = ANY (pg_blocking_pids(%s))", (a.info.backend_pid, b_pid))
+                row = await cur.fetchone()
+                if row is not None and row[0]:
+                    break
+                await asyncio.sleep(0.005)
+            else:
+                raise AssertionError("the second commit did not block on the first")
+            assert not second_task.done()
+            await a.commit()
+            second = await second_task
+            await b.commit()
+            log = await T.log(watch, "main")
+            assert log[:2] == (second.commit.identifier, first.commit.identifier)
+            assert len(log) == 3
+            assert (first.version, second.version) == ("0.0.1", "0.0.2")
+        finally:
+            for conn in (a, b, watch):
+                await conn.close()
+
+    asyncio.run(main())

@@ -148,7 +148,7 @@ BEGIN
             EXECUTE format('DROP INDEX %I.%I', s, name);
         END IF;
     END LOOP;
-    FOR name IN SELECT jsonb_object_keys(cur -> 'tables') k ORDER BY k COLLATE "C" LOOP
+    FOR name IN SELECT k FROM jsonb_object_keys(cur -> 'tables') k ORDER BY k COLLATE "C" LOOP
         IF NOT (merged -> 'tables') ? name THEN
             EXECUTE format('DROP TABLE %I.%I', s, name);
         END IF;
