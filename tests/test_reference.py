@@ -32,7 +32,9 @@ def run(dsn: str, body: Callable[[Conn], Awaitable[Any]]) -> Any:
     return asyncio.run(main())
 
 
-def col(name: str, type: str = "integer", nullable: bool = True, default: str | None = None) -> dict[str, Any]:
+def col(
+    name: str, type: str = "integer", nullable: bool = True, default: str | None = None
+) -> dict[str, Any]:
     return {"name": name, "type": type, "nullable": nullable, "default": default}
 
 
@@ -41,7 +43,13 @@ def create_table(table: str, *columns: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_index(index: str, table: str, *columns: str, unique: bool = False) -> dict[str, Any]:
-    return {"op": "create_index", "index": index, "table": table, "columns": list(columns), "unique": unique}
+    return {
+        "op": "create_index",
+        "index": index,
+        "table": table,
+        "columns": list(columns),
+        "unique": unique,
+    }
 
 
 def insert(table: str, *rows: list[str | None]) -> dict[str, Any]:
@@ -121,7 +129,9 @@ async def e_invalid_name(conn: Conn) -> None:
     await raises("invalid_name", T.create_branch(conn, "", "main"))
     await raises("invalid_name", T.apply_migration(conn, "main", "1_bad", OPS))
     await raises("invalid_name", T.apply_migration(conn, "main", "0001_Bad", OPS))
-    await raises("invalid_name", T.apply_migration(conn, "main", "0001_a", [create_table("", col("a"))]))
+    await raises(
+        "invalid_name", T.apply_migration(conn, "main", "0001_a", [create_table("", col("a"))])
+    )
     await raises("invalid_name", T.merge(conn, "main", "main"))
 
 
@@ -130,7 +140,8 @@ async def e_name_too_long(conn: Conn) -> None:
     await raises("name_too_long", T.create_branch(conn, "é" * 32, "main"))  # 64 bytes
     await raises("name_too_long", T.apply_migration(conn, "main", "0001_" + "a" * 59, OPS))
     await raises(
-        "name_too_long", T.apply_migration(conn, "main", "0001_a", [create_table("t", col("c" * 64))])
+        "name_too_long",
+        T.apply_migration(conn, "main", "0001_a", [create_table("t", col("c" * 64))]),
     )
 
 
@@ -161,7 +172,9 @@ async def e_invalid_operation(conn: Conn) -> None:
     # Validation runs for the whole list before any DDL: op 0 would fail (42P01) first.
     await raises(
         "invalid_operation",
-        T.apply_migration(conn, "main", "0001_a", [{"op": "drop_table", "table": "x"}, {"op": "?"}]),
+        T.apply_migration(
+            conn, "main", "0001_a", [{"op": "drop_table", "table": "x"}, {"op": "?"}]
+        ),
     )
 
 
@@ -258,7 +271,11 @@ async def e_not_found(conn: Conn) -> None:
 
 
 async def e_ddl(conn: Conn) -> None:
-    await raises("ddl", T.apply_migration(conn, "main", "0001_a", [{"op": "drop_table", "table": "x"}]), "42P01")
+    await raises(
+        "ddl",
+        T.apply_migration(conn, "main", "0001_a", [{"op": "drop_table", "table": "x"}]),
+        "42P01",
+    )
     await T.apply_migration(conn, "main", "0002_a", OPS)
     cases: list[tuple[str, list[dict[str, Any]]]] = [
         ("42P07", OPS),
@@ -267,7 +284,13 @@ async def e_ddl(conn: Conn) -> None:
         ("42701", [{"op": "add_column", "table": "t", "column": col("a")}]),
         ("42704", [{"op": "drop_index", "index": "zz"}]),
         ("42809", [{"op": "drop_index", "index": "t"}]),
-        ("23502", [insert("t", ["1"]), {"op": "add_column", "table": "t", "column": col("b", nullable=False)}]),
+        (
+            "23502",
+            [
+                insert("t", ["1"]),
+                {"op": "add_column", "table": "t", "column": col("b", nullable=False)},
+            ],
+        ),
         ("23505", [insert("t", ["1"], ["1"]), create_index("u", "t", "a", unique=True)]),
         ("22P02", [insert("t", ["x"])]),
         ("22003", [insert("t", ["99999999999"])]),
@@ -298,7 +321,9 @@ def test_error_kind(reference_dsn: str, kind: str) -> None:
 
 
 def test_commit_versions(reference_dsn: str) -> None:
-    async def step(conn: Conn, ops: list[dict[str, Any]] | None, version: str, n: list[int]) -> None:
+    async def step(
+        conn: Conn, ops: list[dict[str, Any]] | None, version: str, n: list[int]
+    ) -> None:
         if ops:
             n[0] += 1
             await T.apply_migration(conn, "main", f"{n[0]:04}_m", ops)
@@ -315,13 +340,28 @@ def test_commit_versions(reference_dsn: str) -> None:
         await step(conn, [create_index("i", "t", "a")], "0.2.0", n)
         await step(conn, [insert("t", ["1", "2"])], "0.2.1", n)  # rows only: patch
         await step(conn, [{"op": "add_column", "table": "t", "column": col("c")}], "0.3.0", n)
-        await step(conn, [{"op": "alter_column_type", "table": "t", "column": "b", "type": "bigint"}], "1.0.0", n)
+        await step(
+            conn,
+            [{"op": "alter_column_type", "table": "t", "column": "b", "type": "bigint"}],
+            "1.0.0",
+            n,
+        )
         await step(conn, [{"op": "drop_column", "table": "t", "column": "c"}], "2.0.0", n)
-        await step(conn, [{"op": "drop_index", "index": "i"}, create_index("i", "t", "a", "b")], "3.0.0", n)
-        await step(conn, [{"op": "rename_column", "table": "t", "column": "b", "new_name": "B"}], "4.0.0", n)
+        await step(
+            conn, [{"op": "drop_index", "index": "i"}, create_index("i", "t", "a", "b")], "3.0.0", n
+        )
+        await step(
+            conn,
+            [{"op": "rename_column", "table": "t", "column": "b", "new_name": "B"}],
+            "4.0.0",
+            n,
+        )
         log = await T.log(conn, "main")
         assert len(log) == 10
-        head = await fetch(conn, "SELECT c.identifier FROM vstore.commits c JOIN vstore.branches b ON b.head_pk = c.pk")
+        head = await fetch(
+            conn,
+            "SELECT c.identifier FROM vstore.commits c JOIN vstore.branches b ON b.head_pk = c.pk",
+        )
         assert log[0] == head[0][0]
         # A new branch starts with its source's head and version.
         await T.create_branch(conn, "b", "main")
@@ -331,21 +371,34 @@ def test_commit_versions(reference_dsn: str) -> None:
 
 
 def test_commit_identifier_and_messages_kept_byte_for_byte(reference_dsn: str) -> None:
-    messages = ["", " leading and trailing ", "emoji 🦄👩‍👩‍👧 ok", "tab\tnew\nline", "\\ 'quote' \"dq\"", "é" * 4096]
+    messages = [
+        "",
+        " leading and trailing ",
+        "emoji 🦄👩‍👩‍👧 ok",
+        "tab\tnew\nline",
+        "\\ 'quote' \"dq\"",
+        "é" * 4096,
+    ]
 
     async def body(conn: Conn) -> None:
         for message in messages:
             parent = (await T.log(conn, "main"))[0]
             result = await T.commit(conn, "main", message)
             expected = await fetch(
-                conn, "SELECT vstore.commit_identifier('main', %s, NULL, %s, %s)",
-                parent, result.schema_hash, message,
+                conn,
+                "SELECT vstore.commit_identifier('main', %s, NULL, %s, %s)",
+                parent,
+                result.schema_hash,
+                message,
             )
             assert result.commit.identifier == expected[0][0]
-            stored = await fetch(conn, "SELECT message FROM vstore.commits WHERE pk = %s", result.commit.pk)
+            stored = await fetch(
+                conn, "SELECT message FROM vstore.commits WHERE pk = %s", result.commit.pk
+            )
             assert stored == [(message,)]
             parents = await fetch(
-                conn, "SELECT position, parent_pk FROM vstore.commit_parents WHERE commit_pk = %s",
+                conn,
+                "SELECT position, parent_pk FROM vstore.commit_parents WHERE commit_pk = %s",
                 result.commit.pk,
             )
             assert parents == [(0, (await T.resolve(conn, "commit", parent)).pk)]
@@ -370,7 +423,11 @@ ROLLBACK_OPS: list[dict[str, Any]] = [
 
 def test_apply_and_rollback_restore_the_structure(reference_dsn: str) -> None:
     setup = [
-        create_table("keep", col("k", "character varying(5)", False, "ab"), col("n", "boolean", default="yes")),
+        create_table(
+            "keep",
+            col("k", "character varying(5)", False, "ab"),
+            col("n", "boolean", default="yes"),
+        ),
         create_index("keep_k", "keep", "k", unique=True),
         create_table("t", col("a", default="-5"), col("b", "text", default="x"), col("c")),
         create_index("t_b", "t", "a", "b"),
@@ -381,14 +438,23 @@ def test_apply_and_rollback_restore_the_structure(reference_dsn: str) -> None:
     async def body(conn: Conn) -> None:
         await T.apply_migration(conn, "main", "0001_setup", setup)
         before = await tree(conn)
-        hash_before = (await fetch(conn, "SELECT tree_hash FROM vstore.branches WHERE pk = 1"))[0][0]
+        hash_before = (await fetch(conn, "SELECT tree_hash FROM vstore.branches WHERE pk = 1"))[0][
+            0
+        ]
         applied = await T.apply_migration(conn, "main", "0002_change", ROLLBACK_OPS)
-        checksum = await fetch(conn, "SELECT vstore.operations_checksum(%s)", psycopg.types.json.Jsonb(ROLLBACK_OPS))
+        checksum = await fetch(
+            conn, "SELECT vstore.operations_checksum(%s)", psycopg.types.json.Jsonb(ROLLBACK_OPS)
+        )
         assert applied.checksum == checksum[0][0]
         assert applied.migration.identifier == "0002_change"
         after = await tree(conn)
         assert after != before
-        assert (await fetch(conn, "SELECT tree_hash = vstore.tree_hash('wt_1') FROM vstore.branches WHERE pk = 1")) == [(True,)]
+        assert (
+            await fetch(
+                conn,
+                "SELECT tree_hash = vstore.tree_hash('wt_1') FROM vstore.branches WHERE pk = 1",
+            )
+        ) == [(True,)]
         await T.rollback_migration(conn, "0002_change")
         restored = await tree(conn)
         # Dropped columns come back last; everything else is as it was.
@@ -397,7 +463,9 @@ def test_apply_and_rollback_restore_the_structure(reference_dsn: str) -> None:
         assert [c["name"] for c in t_after["columns"]] == ["a", "c", "b"]
         assert sorted(t_after["columns"], key=str) == sorted(t_before["columns"], key=str)
         assert restored == before
-        status = await fetch(conn, "SELECT status FROM vstore.migrations WHERE identifier = '0002_change'")
+        status = await fetch(
+            conn, "SELECT status FROM vstore.migrations WHERE identifier = '0002_change'"
+        )
         assert status == [("rolled_back",)]
         await T.rollback_migration(conn, "0001_setup")
         assert await tree(conn) == {"tables": {}, "indexes": {}}
@@ -411,12 +479,13 @@ def test_apply_and_rollback_restore_the_structure(reference_dsn: str) -> None:
 def test_failing_migration_leaves_nothing(reference_dsn: str) -> None:
     async def body(conn: Conn) -> None:
         first = await T.apply_migration(conn, "main", "0001_a", [create_table("t", col("a"))])
-        snapshot = await fetch(conn, "SELECT vstore.tree_json('wt_1'), tree_hash, tree FROM vstore.branches WHERE pk = 1")
+        state = "SELECT vstore.tree_json('wt_1'), tree_hash, tree FROM vstore.branches WHERE pk = 1"
+        snapshot = await fetch(conn, state)
         for k in range(1, 4):
             ops = [create_table("u", col("a")), create_index("ui", "u", "a"), insert("u", ["1"])]
             ops.insert(k, {"op": "drop_table", "table": "missing"})
             await raises("ddl", T.apply_migration(conn, "main", "0002_b", ops), "42P01")
-            assert await fetch(conn, "SELECT vstore.tree_json('wt_1'), tree_hash, tree FROM vstore.branches WHERE pk = 1") == snapshot
+            assert await fetch(conn, state) == snapshot
             assert await fetch(conn, "SELECT identifier FROM vstore.migrations") == [("0001_a",)]
         # pks are never reused, even after a failure consumed one.
         second = await T.apply_migration(conn, "main", "0002_b", [create_table("u", col("a"))])
@@ -461,7 +530,7 @@ def test_hostile_names_are_stored_exactly(reference_dsn: str) -> None:
         assert set(live["tables"]) == set(HOSTILE)
         for name in HOSTILE:
             assert [c["name"] for c in live["tables"][name]["columns"]] == [name, "o"]
-        rows = await fetch(conn, 'SELECT "%s"::text FROM wt_1."select"' % "select")
+        rows = await fetch(conn, 'SELECT "select"::text FROM wt_1."select"')
         assert rows == [("select",)]
         names = {r[0] for r in await fetch(conn, "SELECT identifier FROM vstore.branches")}
         assert names == set(HOSTILE)
@@ -477,7 +546,9 @@ def test_hostile_names_are_stored_exactly(reference_dsn: str) -> None:
 # -- merges -------------------------------------------------------------------------
 
 
-async def migrate_and_commit(conn: Conn, branch: str, identifier: str, ops: list[dict[str, Any]]) -> str:
+async def migrate_and_commit(
+    conn: Conn, branch: str, identifier: str, ops: list[dict[str, Any]]
+) -> str:
     await T.apply_migration(conn, branch, identifier, ops)
     return (await T.commit(conn, branch, identifier)).commit.identifier
 
@@ -488,19 +559,34 @@ def test_merge_up_to_date_and_fast_forward(reference_dsn: str) -> None:
         same = await T.merge(conn, "feature", "main")
         assert (same.kind, same.commit, same.version) == ("up_to_date", None, "0.0.0")
         head = await migrate_and_commit(
-            conn, "feature", "0001_t", [create_table("t", col("a", default="1")), create_index("i", "t", "a"), insert("t", ["5"])]
+            conn,
+            "feature",
+            "0001_t",
+            [
+                create_table("t", col("a", default="1")),
+                create_index("i", "t", "a"),
+                insert("t", ["5"]),
+            ],
         )
         assert (await T.merge(conn, "main", "feature")).kind == "up_to_date"
         ff = await T.merge(conn, "feature", "main")
         assert ff.kind == "fast_forward"
-        assert ff.commit is not None and ff.commit.identifier == head
+        assert ff.commit is not None
+        assert ff.commit.identifier == head
         assert ff.version == "0.1.0"
         assert await T.log(conn, "main") == await T.log(conn, "feature")
-        main = await fetch(conn, "SELECT version, tree_hash, vstore.tree_hash('wt_1') FROM vstore.branches WHERE pk = 1")
-        feature_hash = await fetch(conn, "SELECT schema_hash FROM vstore.commits WHERE identifier = %s", head)
+        main = await fetch(
+            conn,
+            "SELECT version, tree_hash, vstore.tree_hash('wt_1') FROM vstore.branches WHERE pk = 1",
+        )
+        feature_hash = await fetch(
+            conn, "SELECT schema_hash FROM vstore.commits WHERE identifier = %s", head
+        )
         assert main == [("0.1.0", feature_hash[0][0], feature_hash[0][0])]
         assert await tree(conn, "wt_1") == await tree(conn, "wt_2")
-        assert await fetch(conn, "SELECT a FROM wt_1.t") == []  # rows are not merged, only structure
+        assert (
+            await fetch(conn, "SELECT a FROM wt_1.t") == []
+        )  # rows are not merged, only structure
         assert await T.verify(conn) == ()
 
     run(reference_dsn, body)
@@ -509,12 +595,20 @@ def test_merge_up_to_date_and_fast_forward(reference_dsn: str) -> None:
 def test_three_way_merge(reference_dsn: str) -> None:
     async def body(conn: Conn) -> None:
         await migrate_and_commit(
-            conn, "main", "0001_base",
-            [create_table("t", col("a"), col("b", "text")), create_table("gone", col("g")), insert("t", ["1", "x"])],
+            conn,
+            "main",
+            "0001_base",
+            [
+                create_table("t", col("a"), col("b", "text")),
+                create_table("gone", col("g")),
+                insert("t", ["1", "x"]),
+            ],
         )
         await T.create_branch(conn, "feature", "main")
         feature_head = await migrate_and_commit(
-            conn, "feature", "0002_feature",
+            conn,
+            "feature",
+            "0002_feature",
             [
                 {"op": "add_column", "table": "t", "column": col("f", "text", default="new")},
                 {"op": "alter_column_type", "table": "t", "column": "a", "type": "bigint"},
@@ -523,7 +617,9 @@ def test_three_way_merge(reference_dsn: str) -> None:
             ],
         )
         main_head = await migrate_and_commit(
-            conn, "main", "0003_main",
+            conn,
+            "main",
+            "0003_main",
             [
                 {"op": "drop_table", "table": "gone"},
                 {"op": "add_column", "table": "t", "column": col("m", nullable=False, default="7")},
@@ -531,7 +627,8 @@ def test_three_way_merge(reference_dsn: str) -> None:
             ],
         )
         result = await T.merge(conn, "feature", "main")
-        assert result.kind == "merge" and result.commit is not None
+        assert result.kind == "merge"
+        assert result.commit is not None
         assert result.version == "2.0.0"  # main was 1.0.0; a changed type: major
         live = await tree(conn)
         assert [c["name"] for c in live["tables"]["t"]["columns"]] == ["a", "b", "m", "f"]
@@ -540,17 +637,25 @@ def test_three_way_merge(reference_dsn: str) -> None:
         assert set(live["indexes"]) == {"t_f"}
         rows = await fetch(conn, "SELECT a::text, b, m::text, f FROM wt_1.t ORDER BY a")
         assert rows == [("1", "x", "7", "new"), ("2", "y", "8", "new")]
-        message = await fetch(conn, "SELECT message FROM vstore.commits WHERE pk = %s", result.commit.pk)
+        message = await fetch(
+            conn, "SELECT message FROM vstore.commits WHERE pk = %s", result.commit.pk
+        )
         assert message == [("merge feature into main",)]
         parents = await fetch(
-            conn, "SELECT p.identifier FROM vstore.commit_parents cp JOIN vstore.commits p ON p.pk = cp.parent_pk"
-            " WHERE cp.commit_pk = %s ORDER BY cp.position", result.commit.pk,
+            conn,
+            "SELECT p.identifier FROM vstore.commit_parents cp"
+            " JOIN vstore.commits p ON p.pk = cp.parent_pk"
+            " WHERE cp.commit_pk = %s ORDER BY cp.position",
+            result.commit.pk,
         )
         assert parents == [(main_head,), (feature_head,)]
         digest = (await fetch(conn, "SELECT vstore.tree_hash('wt_1')"))[0][0]
         expected = await fetch(
-            conn, "SELECT vstore.commit_identifier('main', %s, %s, %s, 'merge feature into main')",
-            main_head, feature_head, digest,
+            conn,
+            "SELECT vstore.commit_identifier('main', %s, %s, %s, 'merge feature into main')",
+            main_head,
+            feature_head,
+            digest,
         )
         assert result.commit.identifier == expected[0][0]
         assert (await T.log(conn, "main"))[:2] == (result.commit.identifier, main_head)
@@ -567,11 +672,17 @@ def test_merge_conflicts_change_nothing(reference_dsn: str) -> None:
         await T.create_branch(conn, "x", "main")
         await T.create_branch(conn, "y", "main")
         await migrate_and_commit(conn, "x", "0002_x", [{"op": "drop_table", "table": "t"}])
-        await migrate_and_commit(conn, "y", "0003_y", [{"op": "add_column", "table": "t", "column": col("c")}])
-        before = await fetch(conn, "SELECT head_pk, version, tree_hash FROM vstore.branches ORDER BY pk")
+        await migrate_and_commit(
+            conn, "y", "0003_y", [{"op": "add_column", "table": "t", "column": col("c")}]
+        )
+        before = await fetch(
+            conn, "SELECT head_pk, version, tree_hash FROM vstore.branches ORDER BY pk"
+        )
         await raises("merge_conflict", T.merge(conn, "y", "x"))  # removed vs changed
         await T.create_branch(conn, "z", "main")
-        await migrate_and_commit(conn, "z", "0004_z", [{"op": "add_column", "table": "t", "column": col("c", "text")}])
+        await migrate_and_commit(
+            conn, "z", "0004_z", [{"op": "add_column", "table": "t", "column": col("c", "text")}]
+        )
         await raises("merge_conflict", T.merge(conn, "z", "y"))  # column c differs
         await T.create_branch(conn, "w", "main")
         await migrate_and_commit(conn, "w", "0005_w", [create_index("c", "t", "a")])
@@ -580,12 +691,19 @@ def test_merge_conflicts_change_nothing(reference_dsn: str) -> None:
         await raises("merge_conflict", T.merge(conn, "v", "w"))  # one name, a table and an index
         await migrate_and_commit(conn, "y", "0007_y", [create_index("yi", "t", "c")])
         await T.create_branch(conn, "u", "main")
-        await migrate_and_commit(conn, "u", "0008_u", [{"op": "add_column", "table": "t", "column": col("d")}])
+        await migrate_and_commit(
+            conn, "u", "0008_u", [{"op": "add_column", "table": "t", "column": col("d")}]
+        )
         assert (await T.merge(conn, "u", "y")).kind == "merge"  # both changed t, compatibly
         await T.create_branch(conn, "s", "main")
-        await migrate_and_commit(conn, "s", "0009_s", [{"op": "drop_column", "table": "t", "column": "b"}])
+        await migrate_and_commit(
+            conn, "s", "0009_s", [{"op": "drop_column", "table": "t", "column": "b"}]
+        )
         await migrate_and_commit(conn, "x", "0010_x", [create_table("t", col("a"), col("b"))])
-        after = await fetch(conn, "SELECT head_pk, version, tree_hash FROM vstore.branches WHERE pk <= 3 ORDER BY pk")
+        after = await fetch(
+            conn,
+            "SELECT head_pk, version, tree_hash FROM vstore.branches WHERE pk <= 3 ORDER BY pk",
+        )
         assert after[0] == before[0]
         assert await T.verify(conn) == ()
 
@@ -596,7 +714,9 @@ def test_delete_then_create_same_name(reference_dsn: str) -> None:
     async def body(conn: Conn) -> None:
         b = await T.create_branch(conn, "b", "main")
         await T.delete_branch(conn, "b")
-        assert await fetch(conn, "SELECT count(*) FROM pg_namespace WHERE nspname = %s", f"wt_{b.pk}") == [(0,)]
+        assert await fetch(
+            conn, "SELECT count(*) FROM pg_namespace WHERE nspname = %s", f"wt_{b.pk}"
+        ) == [(0,)]
         await raises("branch_exists", T.create_branch(conn, "b", "main"))
         row = await fetch(conn, "SELECT status FROM vstore.branches WHERE pk = %s", b.pk)
         assert row == [("deleted",)]
@@ -626,7 +746,9 @@ def test_resolve_by_every_key(reference_dsn: str) -> None:
         # From SQL without a key kind, the text decides: integer string -> pk first.
         rows = await fetch(conn, "SELECT identifier FROM vstore.resolve('branch', '1')")
         assert rows == [("main",)]
-        rows = await fetch(conn, "SELECT identifier FROM vstore.resolve('branch', %s)", str(branch.id).upper())
+        rows = await fetch(
+            conn, "SELECT identifier FROM vstore.resolve('branch', %s)", str(branch.id).upper()
+        )
         assert rows == [("feature",)]
         await raises("not_found", T.resolve(conn, "commit", branch.id))
         await raises("not_found", T.resolve(conn, "branch", 10**30))
@@ -637,8 +759,14 @@ def test_resolve_by_every_key(reference_dsn: str) -> None:
 def test_verify_reports_out_of_band_changes(reference_dsn: str) -> None:
     async def body(conn: Conn) -> None:
         await T.apply_migration(
-            conn, "main", "0001_a",
-            [create_table("t", col("a")), create_table("u", col("a")), create_index("ui", "u", "a")],
+            conn,
+            "main",
+            "0001_a",
+            [
+                create_table("t", col("a")),
+                create_table("u", col("a")),
+                create_index("ui", "u", "a"),
+            ],
         )
         await T.create_branch(conn, "b", "main")
         assert await T.verify(conn) == ()
@@ -668,7 +796,9 @@ def test_concurrent_commits_serialise(reference_dsn: str) -> None:
             b_pid = b.info.backend_pid
             second_task = asyncio.create_task(T.commit(b, "main", "second"))
             for _ in range(1000):
-                cur = await watch.execute("SELECT %s = ANY (pg_blocking_pids(%s))", (a.info.backend_pid, b_pid))
+                cur = await watch.execute(
+                    "SELECT %s = ANY (pg_blocking_pids(%s))", (a.info.backend_pid, b_pid)
+                )
                 row = await cur.fetchone()
                 if row is not None and row[0]:
                     break

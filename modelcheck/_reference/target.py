@@ -68,9 +68,7 @@ class ReferenceTarget:
         directory = resources.files(_SQL_PACKAGE).joinpath(_SQL_DIR)
         names = self.sql_files
         if names is None:
-            names = tuple(
-                sorted(p.name for p in directory.iterdir() if p.name.endswith(".sql"))
-            )
+            names = tuple(sorted(p.name for p in directory.iterdir() if p.name.endswith(".sql")))
         scripts = [(n, directory.joinpath(n).read_text(encoding="utf-8")) for n in names]
         scripts += [(f"extra_sql[{i}]", text) for i, text in enumerate(self.extra_sql)]
         return scripts
@@ -136,9 +134,7 @@ class ReferenceTarget:
         pk, id, ident, checksum = rows[0]
         return MigrationResult(_trinity(pk, id, ident), checksum)
 
-    async def rollback_migration(
-        self, conn: psycopg.AsyncConnection[Any], identifier: str
-    ) -> None:
+    async def rollback_migration(self, conn: psycopg.AsyncConnection[Any], identifier: str) -> None:
         await self._call(conn, "SELECT * FROM vstore.rollback_migration(%s)", (identifier,))
 
     async def merge(
