@@ -204,3 +204,72 @@ def test_render_default_matches_pg_get_expr(dsn: str) -> None:
 )
 def test_render_default_examples(text: str, spelling: str, expected: str) -> None:
     assert render_default(text, parse_type(spelling)) == expected
+
+
+# Corner cases the strategies reach rarely or never (NaN, exponents, boolin prefixes,
+# array escapes, non-ASCII whitespace), checked against the server all the same.
+EDGE_INPUTS = [
+    ("NaN", "numeric(5,2)"), (" nan ", "numeric(5,2)"), ("Infinity", "numeric(5,2)"),
+    ("-inf", "numeric(5,2)"), ("1e2", "numeric(5,2)"), ("1.5E-1", "numeric(5,2)"),
+    ("1e", "numeric(5,2)"), ("1e+ 2", "numeric(5,2)"), ("5.", "numeric(5,2)"),
+    ("+.5", "numeric(5,2)"), ("-0", "numeric(3,0)"), ("-0.004", "numeric(3,2)"),
+    ("-2147483648", "integer"), ("2147483648", "integer"), ("99999999999x", "integer"),
+    ("-9223372036854775808", "bigint"), (" +0 ", "integer"), ("1_000", "integer"),
+    ("0x1F", "integer"), ("O", "boolean"), ("ON", "boolean"), ("oF", "boolean"),
+    ("  TRUE\t", "boolean"), ("tr", "boolean"), ("01", "boolean"),
+    ("{a\\ }", "text[]"), ('{ "" , NULL, "NULL", nULL, N\\ULL}', "text[]"),
+    ("{a b  c }", "text[]"), ("{\\}", "text[]"), ('{"a\\"b"}', "text[]"),
+    ('{a"b"}', "text[]"), ('{"a" b}', "text[]"), ("{}}", "text[]"), (" { } ", "integer[]"),
+    ("{ 1 ,\t2 }", "integer[]"), ("{1,99999999999}", "integer[]"),
+    ("{a,99999999999}", "integer[]"), ("{,}", "integer[]"), ('{""}', "integer[]"),
+    ("{é,日 本,🙂}", "text[]"), ("ab\u00a0", "character varying(2)"),
+    ("日本語 ", "character varying(3)"), ("a\tb", "character varying(1)"),
+]  # fmt: skip
+EDGE_CASTS = [
+    ("NaN", "numeric(5,2)", "integer"), ("NaN", "numeric(5,2)", "numeric(3,1)"),
+    ("2147483647.5", "numeric(20,1)", "integer"), ("-2.5", "numeric(5,1)", "bigint"),
+    ("{1,NULL}", "integer[]", "text[]"), ('{"a b",NULL}', "text[]", "integer[]"),
+    ("true", "boolean", "character varying(2)"), ("{a,b}", "text[]", "character varying(3)"),
+    ("-0.04", "numeric(5,2)", "numeric(3,1)"), ("99.99", "numeric(5,2)", "numeric(3,1)"),
+]  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_edge_cases_match_postgres(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        for text, spelling in EDGE_INPUTS:
+            typ = parse_type(spelling)
+            got = _server(
+                conn,
+                sql.SQL(CREATE).format(_type_sql(typ)),
+                sql.SQL("INSERT INTO t (c) VALUES ({})").format(sql.Literal(text)),
+                sql.SQL("SELECT c::text FROM t"),
+            )
+            assert _model(lambda: input_value(text, typ)) == got, (text, spelling)  # noqa: B023
+            got = _server(
+                conn,
+                sql.SQL("CREATE TEMP TABLE t (c {} DEFAULT {})").format(
+                    _type_sql(typ), sql.Literal(text)
+                ),
+                sql.SQL(
+                    "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef"
+                    " WHERE adrelid = 'pg_temp.t'::regclass"
+                ),
+            )
+            assert _model(lambda: render_default(text, typ)) == got, (text, spelling)  # noqa: B023
+        for value, s, t in EDGE_CASTS:
+            source, target = parse_type(s), parse_type(t)
+            got = _server(
+                conn,
+                sql.SQL("SELECT ({}::{})::{}::text").format(
+                    sql.Literal(value), _type_sql(source), _type_sql(target)
+                ),
+            )
+            assert _model(lambda: cast_value(value, source, target)) == got, (value, s, t)  # noqa: B023
+
+
+def test_unmodelled_inputs_say_so() -> None:
+    for text, spelling in [("1e 2", "numeric(5,2)"), ("1e1001", "numeric(5,2)"),
+                           ("{{1}}", "integer[]"), ("[1:1]={1}", "integer[]")]:  # fmt: skip
+        with pytest.raises(NotImplementedError):
+            input_value(text, parse_type(spelling))
