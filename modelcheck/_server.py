@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Final, Protocol, Self
+from typing import Final, Protocol, Self, TypedDict
 
 import attrs
 import psycopg
@@ -216,7 +216,14 @@ def _run_as() -> _RunAs | None:
     )
 
 
-def _user_kwargs(run_as: _RunAs | None) -> dict[str, object]:
+class _UserKwargs(TypedDict, total=False):
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
+def _user_kwargs(run_as: _RunAs | None) -> _UserKwargs:
+    """subprocess arguments that drop root for the child (no supplementary groups)."""
     if run_as is None:
         return {}
     return {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
@@ -245,7 +252,7 @@ def _usable_install(install: PgInstall, run_as: _RunAs | None, base: Path) -> Pg
             capture_output=True,
             check=True,
             timeout=30,
-            **_user_kwargs(run_as),  # type: ignore[arg-type]
+            **_user_kwargs(run_as),
         )
         return install
     except (OSError, subprocess.CalledProcessError):
@@ -257,21 +264,21 @@ def _usable_install(install: PgInstall, run_as: _RunAs | None, base: Path) -> Pg
         staging = Path(tempfile.mkdtemp(prefix="pginstall-", dir=base))
         shutil.copytree(root, staging / "tree", symlinks=True)
         _make_world_readable(staging / "tree")
-        try:
-            os.rename(staging / "tree", target)
-        except OSError:  # another run won the race; use theirs
-            pass
+        with contextlib.suppress(OSError):  # another run won the race; use theirs
+            (staging / "tree").rename(target)
         shutil.rmtree(staging, ignore_errors=True)
     return attrs.evolve(install, bin_dir=target / install.bin_dir.name)
 
 
 def _make_world_readable(path: Path) -> None:
     for root, dirs, files in os.walk(path):
-        os.chmod(root, 0o755)
+        os.chmod(root, 0o755)  # noqa: S103 - binaries must be readable by the run-as user
         for name in files:
             file = Path(root) / name
             if not file.is_symlink():
-                file.chmod(file.stat().st_mode | 0o444 | (0o111 if file.stat().st_mode & 0o100 else 0))
+                file.chmod(
+                    file.stat().st_mode | 0o444 | (0o111 if file.stat().st_mode & 0o100 else 0)
+                )
         del dirs  # walked by os.walk itself
 
 
@@ -281,7 +288,7 @@ def _make_world_readable(path: Path) -> None:
 def _base_dir() -> Path:
     """Per-user parent of run dirs: tmpfs when available (clones are ~5x faster)."""
     override = os.environ.get("MODELCHECK_RUN_DIR")
-    shm = Path("/dev/shm")
+    shm = Path("/dev/shm")  # noqa: S108 - a private 0700 dir is made inside it
     if override:
         parent = Path(override)
     elif shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
@@ -305,12 +312,16 @@ def _proc_start_time(pid: int) -> str | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True for a running process; a zombie (exited, not yet reaped) counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    with contextlib.suppress(OSError, IndexError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
     return True
 
 
@@ -408,11 +419,13 @@ class EmbeddedServer:
         settings: Mapping[str, str] | None = None,
         use_cache: bool = True,
         base_dir: Path | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self._install_arg = install
         self._settings = {**TEST_SETTINGS, **(settings or {})}
         self._use_cache = use_cache
         self._base_arg = base_dir
+        self._cache_arg = cache_dir
         self._proc: subprocess.Popen[bytes] | None = None
         self._run_dir: Path | None = None
         self._install: PgInstall | None = None
@@ -495,7 +508,7 @@ class EmbeddedServer:
             self._run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=base))
             try:
                 self._write_owner()
-                self._start(run_as, base)
+                self._start(run_as)
             except BaseException:
                 self._teardown()
                 raise
@@ -516,10 +529,10 @@ class EmbeddedServer:
         owner = {"pid": os.getpid(), "start_time": _proc_start_time(os.getpid())}
         (self.run_dir / _OWNER_FILE).write_text(json.dumps(owner))
 
-    def _start(self, run_as: _RunAs | None, base: Path) -> None:
+    def _start(self, run_as: _RunAs | None) -> None:
         self.socket_dir.mkdir()
         t0 = time.perf_counter()
-        cached = self._prepare_data_dir(run_as, base)
+        cached = self._prepare_data_dir(run_as)
         _chown_tree(self.socket_dir, run_as)
         if run_as is not None:
             os.chown(self.run_dir, run_as.uid, run_as.gid)
@@ -528,7 +541,7 @@ class EmbeddedServer:
         self._wait_ready()
         self.timings = StartupTimings(t1 - t0, time.perf_counter() - t1, cached)
 
-    def _cache_path(self, run_as: _RunAs | None, base: Path) -> Path:
+    def _cache_path(self, run_as: _RunAs | None) -> Path:
         postgres = self.install.bin_dir / "postgres"
         key_parts = [
             str(postgres.resolve()),
@@ -538,24 +551,23 @@ class EmbeddedServer:
             *_INITDB_ARGS,
         ]
         key = hashlib.sha256("\0".join(key_parts).encode()).hexdigest()[:16]
-        return base / "cache" / f"initdb-{key}"
+        cache_root = self._cache_arg or _base_dir() / "cache"
+        return cache_root / f"initdb-{key}"
 
-    def _prepare_data_dir(self, run_as: _RunAs | None, base: Path) -> bool:
+    def _prepare_data_dir(self, run_as: _RunAs | None) -> bool:
         """Copy the cached pristine data dir, or initdb (and fill the cache)."""
-        cache = self._cache_path(run_as, base)
+        cache = self._cache_path(run_as)
         if self._use_cache and (cache / "PG_VERSION").is_file():
             # cp -a keeps ownership and modes (0700), which postgres insists on.
             subprocess.run(["cp", "-a", str(cache), str(self.data_dir)], check=True)
             return True
         self._initdb(run_as)
         if self._use_cache:
-            cache.parent.mkdir(mode=0o700, exist_ok=True)
+            cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix="tmp-", dir=cache.parent))
             subprocess.run(["cp", "-a", str(self.data_dir), str(staging / "data")], check=True)
-            try:
-                os.rename(staging / "data", cache)
-            except OSError:  # a concurrent run filled the cache first
-                pass
+            with contextlib.suppress(OSError):  # a concurrent run filled the cache first
+                (staging / "data").rename(cache)
             shutil.rmtree(staging, ignore_errors=True)
         return False
 
@@ -572,7 +584,7 @@ class EmbeddedServer:
                 stdin=subprocess.DEVNULL,
                 check=False,
                 timeout=120,
-                **_user_kwargs(run_as),  # type: ignore[arg-type]
+                **_user_kwargs(run_as),
             )
         if result.returncode != 0:
             raise ServerError(
@@ -599,7 +611,7 @@ class EmbeddedServer:
                 # Own session: a terminal's Ctrl-C reaches us, and we stop it cleanly.
                 start_new_session=True,
                 preexec_fn=_set_parent_death_signal if in_main else None,  # noqa: PLW1509
-                **_user_kwargs(run_as),  # type: ignore[arg-type]
+                **_user_kwargs(run_as),
             )
 
     def _wait_ready(self) -> None:
@@ -755,7 +767,7 @@ def connect_admin(dsn: str) -> psycopg.Connection[tuple[object, ...]]:
     params = psycopg.conninfo.conninfo_to_dict(dsn)
     params.setdefault("connect_timeout", 10)
     try:
-        return psycopg.connect(psycopg.conninfo.make_conninfo(**params), autocommit=True)
+        return psycopg.connect(psycopg.conninfo.make_conninfo("", **params), autocommit=True)
     except psycopg.OperationalError as exc:
         shown = " ".join(f"{k}={v}" for k, v in params.items() if k != "password")
         text = str(exc)

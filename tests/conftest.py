@@ -1,46 +1,40 @@
 """Shared fixtures for the library's own tests.
 
 ``empty_dsn`` and ``reference_dsn`` give each test a fresh database (empty, or with the
-reference target installed). TEMPORARY implementation on MODELCHECK_DATABASE_URL until
-the plugin's database pool lands; the fixture names are the contract.
+reference target installed); they are the contract other test modules rely on, and
+are served by the plugin's per-example pool (``modelcheck_database``), so they work
+with the embedded cluster or with MODELCHECK_DATABASE_URL alike. The plugin itself is
+loaded through its pytest11 entry point.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
+
+from modelcheck import CleanDatabase, EmbeddedServer
+
+pytest_plugins = ["pytester"]
 
 
-def _admin_dsn() -> str:
-    return os.environ.get(
-        "MODELCHECK_DATABASE_URL", "postgresql://postgres@/postgres?host=/tmp/devpg"
-    )
+@pytest.fixture(scope="session")
+def embedded() -> Iterator[EmbeddedServer]:
+    """An embedded cluster for tests that need one (not the lifecycle tests)."""
+    with EmbeddedServer() as server:
+        yield server
 
 
 @pytest.fixture
-def empty_dsn() -> Iterator[str]:
-    name = f"modelcheck_t_{uuid.uuid4().hex[:12]}"
-    admin = _admin_dsn()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(admin)
-    info["dbname"] = name
-    try:
-        yield psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+def empty_dsn(modelcheck_database: CleanDatabase) -> str:
+    """The DSN of a fresh, empty database, dropped after the test."""
+    return modelcheck_database.dsn
 
 
 @pytest.fixture
 def reference_dsn(empty_dsn: str) -> str:
+    """The DSN of a fresh database with the reference target installed."""
     from modelcheck._reference.target import ReferenceTarget
 
     with psycopg.connect(empty_dsn, autocommit=True) as conn:

@@ -1,0 +1,204 @@
+"""Per-example databases: nothing leaks from one example into the next."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelcheck import DatabasePool, EmbeddedServer, ServerError, connect
+from modelcheck._isolation import Connection
+
+pytestmark = pytest.mark.postgres
+
+
+def _install(conn: Connection) -> None:
+    conn.execute("CREATE TABLE item (pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text)")
+    conn.execute("CREATE SEQUENCE counter")
+
+
+@pytest.fixture(scope="module")
+def pool(embedded: EmbeddedServer) -> Iterator[DatabasePool]:
+    with DatabasePool(embedded, _install, ahead=2) as pool:
+        yield pool
+
+
+# Each pollution leaves a trace that a later example would see if databases or
+# sessions were reused. Some leave a transaction open; none clean up after itself.
+Pollution = Callable[[Connection], None]
+POLLUTIONS: dict[str, Pollution] = {
+    "rows": lambda c: (c.execute("INSERT INTO item (v) VALUES ('x')"), c.commit()),
+    "uncommitted_rows": lambda c: c.execute("INSERT INTO item (v) VALUES ('open')"),
+    "identity": lambda c: (c.execute("SELECT nextval('item_pk_seq')"), c.commit()),
+    "sequence": lambda c: (c.execute("SELECT setval('counter', 99)"), c.commit()),
+    "schema": lambda c: (c.execute("CREATE SCHEMA polluted"), c.commit()),
+    "table": lambda c: (c.execute("CREATE TABLE public.polluted (x int)"), c.commit()),
+    "prepared": lambda c: (c.execute("PREPARE polluted AS SELECT 1"), c.commit()),
+    "setting": lambda c: (c.execute("SET work_mem = '7MB'"), c.commit()),
+    "custom_setting": lambda c: (c.execute("SET modelcheck.polluted = 'yes'"), c.commit()),
+    "temp_table": lambda c: (c.execute("CREATE TEMP TABLE polluted_tmp (x int)"), c.commit()),
+    "advisory_lock": lambda c: (c.execute("SELECT pg_try_advisory_lock(42)"), c.commit()),
+}
+
+
+_ALREADY_THERE = (
+    psycopg.errors.DuplicateSchema,
+    psycopg.errors.DuplicateTable,
+    psycopg.errors.DuplicatePreparedStatement,
+)
+
+
+def leaks(conn: Connection) -> list[str]:
+    """Everything that would be visible on ``conn`` if a previous example leaked."""
+    checks = {
+        "rows": "SELECT count(*) <> 0 FROM item",
+        "identity": "SELECT last_value IS NOT NULL FROM pg_sequences "
+        "WHERE sequencename = 'item_pk_seq'",
+        "sequence": "SELECT last_value IS NOT NULL FROM pg_sequences "
+        "WHERE sequencename = 'counter'",
+        "schema": "SELECT to_regnamespace('polluted') IS NOT NULL",
+        "table": "SELECT to_regclass('public.polluted') IS NOT NULL",
+        "prepared": "SELECT count(*) <> 0 FROM pg_prepared_statements",
+        "setting": "SELECT current_setting('work_mem') = '7MB'",
+        "custom_setting": "SELECT current_setting('modelcheck.polluted', true) IS NOT NULL",
+        "temp_table": "SELECT count(*) <> 0 FROM pg_class WHERE relpersistence = 't'",
+        "advisory_lock": "SELECT count(*) <> 0 FROM pg_locks WHERE locktype = 'advisory' "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    }
+    found = [name for name, query in checks.items() if conn.execute(query).fetchone() != (False,)]
+    conn.rollback()
+    return found
+
+
+def test_the_leak_check_can_fail(pool: DatabasePool) -> None:
+    """Control: on a reused database and session, the check does see every pollution."""
+    with pool.database() as db:
+        polluter = pool.connect(db)
+        for pollute in POLLUTIONS.values():
+            pollute(polluter)
+        polluter.commit()
+        assert set(leaks(polluter)) == set(POLLUTIONS) - {"uncommitted_rows"}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    actions=st.lists(
+        st.tuples(st.sampled_from(sorted(POLLUTIONS)), st.integers(0, 2)), min_size=1, max_size=8
+    ),
+    close_some=st.booleans(),
+)
+def test_no_leak_between_examples(
+    pool: DatabasePool, actions: list[tuple[str, int]], close_some: bool
+) -> None:
+    with pool.database() as db:
+        conns = [pool.connect(db) for _ in range(3)]
+        for conn in conns:  # every connection starts clean
+            assert leaks(conn) == []
+        for name, which in actions:
+            conn = conns[which]
+            try:
+                POLLUTIONS[name](conn)
+            except _ALREADY_THERE:
+                conn.rollback()  # e.g. the same schema twice: still polluted
+        if close_some:
+            conns[0].close()
+        # The rest stay open (some inside a transaction): release must cope.
+    assert all(conn.closed for conn in conns)
+
+
+def test_release_closes_forgotten_connections(pool: DatabasePool) -> None:
+    db = pool.checkout()
+    forgotten = [pool.connect(db) for _ in range(2)]
+    forgotten[0].execute("BEGIN")
+    pool.release(db)
+    assert all(conn.closed for conn in forgotten)
+
+
+def test_untracked_connections_do_not_block_the_drop(
+    pool: DatabasePool, embedded: EmbeddedServer
+) -> None:
+    with pool.database() as db:
+        stray = psycopg.connect(db.dsn)  # not via the pool: it must be terminated
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with psycopg.connect(embedded.dsn) as admin:
+                row = admin.execute(
+                    "SELECT count(*) FROM pg_database WHERE datname = %s", [db.name]
+                ).fetchone()
+            if row == (0,):
+                break
+            time.sleep(0.01)
+        assert row == (0,)
+    finally:
+        stray.close()
+
+
+def test_template_refuses_connections(pool: DatabasePool, embedded: EmbeddedServer) -> None:
+    with pytest.raises(psycopg.OperationalError, match="not currently accepting"):
+        psycopg.connect(embedded.dsn_for(pool.template)).close()
+
+
+def test_connect_applies_session_settings(pool: DatabasePool) -> None:
+    with pool.database() as db:
+        conn = connect(db.dsn, {"work_mem": "7MB", "application_name": "mc test"})
+        with conn:
+            assert conn.execute("SHOW work_mem").fetchone() == ("7MB",)
+            assert conn.execute("SHOW application_name").fetchone() == ("mc test",)
+            assert not conn.autocommit
+
+
+def test_warm_checkout_is_fast(pool: DatabasePool) -> None:
+    latencies = []
+    for _ in range(10):
+        time.sleep(0.05)  # let the background thread refill, as between examples
+        start = time.perf_counter()
+        db = pool.checkout()
+        latencies.append(time.perf_counter() - start)
+        pool.release(db)
+    assert statistics.median(latencies) < 0.005
+
+
+def test_checkout_with_no_ahead_clones_synchronously(embedded: EmbeddedServer) -> None:
+    with DatabasePool(embedded, _install, ahead=0) as pool, pool.database() as db:
+        with pool.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM item").fetchone() == (0,)
+
+
+def test_close_drops_everything_and_stops_threads(embedded: EmbeddedServer) -> None:
+    threads_before = set(threading.enumerate())
+    pool = DatabasePool(embedded, _install, ahead=3).open()
+    assert set(threading.enumerate()) - threads_before  # the fill and drop threads
+    held = pool.checkout()
+    pool.connect(held)
+    with pool.database():
+        pass
+    pool.close()
+    with psycopg.connect(embedded.dsn) as admin:
+        names = {str(r[0]) for r in admin.execute("SELECT datname FROM pg_database")}
+    assert held.name not in names
+    assert pool.template not in names
+    assert not set(threading.enumerate()) - threads_before
+    with pytest.raises(ServerError, match="closed"):
+        pool.checkout()
+    pool.close()  # idempotent
+
+
+def test_failing_installer_leaves_no_template(embedded: EmbeddedServer) -> None:
+    def broken(conn: Connection) -> None:
+        conn.execute("CREATE TABLE oops (")
+
+    pool = DatabasePool(embedded, broken)
+    with pytest.raises(psycopg.errors.SyntaxError):
+        pool.open()
+    with psycopg.connect(embedded.dsn) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_database WHERE datname = %s", [pool.template]
+        ).fetchone()
+    assert row == (0,)
