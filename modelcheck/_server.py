@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import functools
 import hashlib
 import importlib.util
 import json
@@ -113,6 +114,7 @@ class PgInstall:
         return int(self.version.split(".")[0])
 
 
+@functools.cache
 def _version_of(bin_dir: Path) -> str:
     out = subprocess.run(
         [str(bin_dir / "postgres"), "--version"],
@@ -238,7 +240,18 @@ def _chown_tree(path: Path, run_as: _RunAs | None) -> None:
             os.chown(os.path.join(root, name), run_as.uid, run_as.gid, follow_symlinks=False)
 
 
+_USABLE: dict[tuple[PgInstall, _RunAs | None], PgInstall] = {}
+
+
 def _usable_install(install: PgInstall, run_as: _RunAs | None, base: Path) -> PgInstall:
+    """Memoized :func:`_make_usable`: the check costs a process spawn per start."""
+    key = (install, run_as)
+    if key not in _USABLE:
+        _USABLE[key] = _make_usable(install, run_as, base)
+    return _USABLE[key]
+
+
+def _make_usable(install: PgInstall, run_as: _RunAs | None, base: Path) -> PgInstall:
     """As root, make sure the run-as user can execute the binaries.
 
     pip-installed binaries can sit under ``/root`` (mode 0700), unreachable for the

@@ -26,6 +26,12 @@ def embedded() -> Iterator[EmbeddedServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def embedded_dsn(embedded: EmbeddedServer) -> str:
+    """The superuser DSN of :func:`embedded`, to play an "existing server"."""
+    return embedded.dsn
+
+
 @pytest.fixture
 def empty_dsn(modelcheck_database: CleanDatabase) -> str:
     """The DSN of a fresh, empty database, dropped after the test."""

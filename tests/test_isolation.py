@@ -5,7 +5,8 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import LiteralString
 
 import psycopg
 import pytest
@@ -30,21 +31,29 @@ def pool(embedded: EmbeddedServer) -> Iterator[DatabasePool]:
 
 
 # Each pollution leaves a trace that a later example would see if databases or
-# sessions were reused. Some leave a transaction open; none clean up after itself.
-Pollution = Callable[[Connection], None]
-POLLUTIONS: dict[str, Pollution] = {
-    "rows": lambda c: (c.execute("INSERT INTO item (v) VALUES ('x')"), c.commit()),
-    "uncommitted_rows": lambda c: c.execute("INSERT INTO item (v) VALUES ('open')"),
-    "identity": lambda c: (c.execute("SELECT nextval('item_pk_seq')"), c.commit()),
-    "sequence": lambda c: (c.execute("SELECT setval('counter', 99)"), c.commit()),
-    "schema": lambda c: (c.execute("CREATE SCHEMA polluted"), c.commit()),
-    "table": lambda c: (c.execute("CREATE TABLE public.polluted (x int)"), c.commit()),
-    "prepared": lambda c: (c.execute("PREPARE polluted AS SELECT 1"), c.commit()),
-    "setting": lambda c: (c.execute("SET work_mem = '7MB'"), c.commit()),
-    "custom_setting": lambda c: (c.execute("SET modelcheck.polluted = 'yes'"), c.commit()),
-    "temp_table": lambda c: (c.execute("CREATE TEMP TABLE polluted_tmp (x int)"), c.commit()),
-    "advisory_lock": lambda c: (c.execute("SELECT pg_try_advisory_lock(42)"), c.commit()),
+# sessions were reused: (statement, commit afterwards?). An uncommitted one leaves a
+# transaction open; none cleans up after itself.
+POLLUTIONS: dict[str, tuple[LiteralString, bool]] = {
+    "rows": ("INSERT INTO item (v) VALUES ('x')", True),
+    "uncommitted_rows": ("INSERT INTO item (v) VALUES ('open')", False),
+    "identity": ("SELECT nextval('item_pk_seq')", True),
+    "sequence": ("SELECT setval('counter', 99)", True),
+    "schema": ("CREATE SCHEMA polluted", True),
+    "table": ("CREATE TABLE public.polluted (x int)", True),
+    "prepared": ("PREPARE polluted AS SELECT 1", True),
+    "setting": ("SET work_mem = '7MB'", True),
+    "custom_setting": ("SET modelcheck.polluted = 'yes'", True),
+    "temp_table": ("CREATE TEMP TABLE polluted_tmp (x int)", True),
+    # try_: a second connection must not block on the first one's lock.
+    "advisory_lock": ("SELECT pg_try_advisory_lock(42)", True),
 }
+
+
+def pollute(conn: Connection, name: str) -> None:
+    statement, commit = POLLUTIONS[name]
+    conn.execute(statement)
+    if commit:
+        conn.commit()
 
 
 _ALREADY_THERE = (
@@ -56,7 +65,7 @@ _ALREADY_THERE = (
 
 def leaks(conn: Connection) -> list[str]:
     """Everything that would be visible on ``conn`` if a previous example leaked."""
-    checks = {
+    checks: dict[str, LiteralString] = {
         "rows": "SELECT count(*) <> 0 FROM item",
         "identity": "SELECT last_value IS NOT NULL FROM pg_sequences "
         "WHERE sequencename = 'item_pk_seq'",
@@ -80,8 +89,8 @@ def test_the_leak_check_can_fail(pool: DatabasePool) -> None:
     """Control: on a reused database and session, the check does see every pollution."""
     with pool.database() as db:
         polluter = pool.connect(db)
-        for pollute in POLLUTIONS.values():
-            pollute(polluter)
+        for name in POLLUTIONS:
+            pollute(polluter, name)
         polluter.commit()
         assert set(leaks(polluter)) == set(POLLUTIONS) - {"uncommitted_rows"}
 
@@ -103,7 +112,7 @@ def test_no_leak_between_examples(
         for name, which in actions:
             conn = conns[which]
             try:
-                POLLUTIONS[name](conn)
+                pollute(conn, name)
             except _ALREADY_THERE:
                 conn.rollback()  # e.g. the same schema twice: still polluted
         if close_some:
@@ -166,9 +175,12 @@ def test_warm_checkout_is_fast(pool: DatabasePool) -> None:
 
 
 def test_checkout_with_no_ahead_clones_synchronously(embedded: EmbeddedServer) -> None:
-    with DatabasePool(embedded, _install, ahead=0) as pool, pool.database() as db:
-        with pool.connect(db) as conn:
-            assert conn.execute("SELECT count(*) FROM item").fetchone() == (0,)
+    with (
+        DatabasePool(embedded, _install, ahead=0) as pool,
+        pool.database() as db,
+        pool.connect(db) as conn,
+    ):
+        assert conn.execute("SELECT count(*) FROM item").fetchone() == (0,)
 
 
 def test_close_drops_everything_and_stops_threads(embedded: EmbeddedServer) -> None:

@@ -1,0 +1,77 @@
+"""``python -m modelcheck``: help, doctor, errors and subcommand discovery."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelcheck import Config
+from modelcheck._cli import Subcommand, build_parser, main
+
+
+def test_help_lists_doctor(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    assert "doctor" in capsys.readouterr().out
+
+
+def test_python_dash_m_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "modelcheck", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert "usage: python -m modelcheck" in result.stdout
+
+
+@pytest.mark.postgres
+def test_doctor_starts_and_stops_the_embedded_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "server: embedded, binaries from" in out
+    assert "start: ok" in out
+    run_dir = Path(next(line for line in out.splitlines() if line.startswith("run dir:"))[9:])
+    assert not run_dir.exists()
+
+
+@pytest.mark.postgres
+def test_doctor_with_a_dsn(capsys: pytest.CaptureFixture[str], embedded_dsn: str) -> None:
+    assert main(["--dsn", embedded_dsn, "doctor"]) == 0
+    assert "create/drop probe database: ok" in capsys.readouterr().out
+
+
+def test_doctor_reports_an_unreachable_dsn(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["--dsn", f"host={tmp_path} user=postgres", "doctor"]) == 2
+    err = capsys.readouterr().err
+    assert "Cannot reach PostgreSQL" in err
+    assert "To fix this" in err
+
+
+def test_bad_bin_dir_is_reported(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["--pg-bin", str(tmp_path), "doctor"]) == 2
+    assert "No 'postgres' executable" in capsys.readouterr().err
+
+
+def test_subcommands_plug_in() -> None:
+    seen: list[str] = []
+
+    def run(args: argparse.Namespace, config: Config) -> int:
+        seen.append(args.name)
+        return 0
+
+    def configure(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("name")
+
+    extra = Subcommand(name="greet", help="say hello", configure=configure, run=run)
+    args = build_parser({"greet": extra}).parse_args(["greet", "world"])
+    assert args.command == "greet"
+    assert extra.run(args, Config()) == 0
+    assert seen == ["world"]
