@@ -210,8 +210,70 @@ def _malformed(text: str) -> DomainError:
     return ddl_error(INVALID_TEXT, f"malformed array literal: {text!r}")
 
 
+def _array_count(text: str, start: int) -> int:  # noqa: PLR0915 (a C state machine, kept whole)
+    """PG 15's ArrayCount state machine from the opening brace: 22P02 or the depth."""
+    state = "none"
+    level = depth = 0
+    in_quotes = False
+    nelems = [1] * 7
+    last = [0] * 7
+    i = start
+    while True:
+        if i >= len(text):
+            raise _malformed(text)
+        ch = text[i]
+        if ch == "\\":
+            if state not in ("level", "elem", "quoted", "elem_delim"):
+                raise _malformed(text)
+            if state != "quoted":
+                state = "elem"
+            i += 1
+            if i >= len(text):
+                raise _malformed(text)
+        elif ch == '"':
+            if state not in ("level", "quoted", "elem_delim"):
+                raise _malformed(text)
+            in_quotes = not in_quotes
+            state = "quoted" if in_quotes else "quoted_done"
+        elif in_quotes:
+            pass
+        elif ch == "{":
+            if state not in ("none", "level", "level_delim") or level >= 6:
+                raise _malformed(text)
+            state = "level"
+            level += 1
+            depth = max(depth, level)
+        elif ch == "}":
+            ok = ("elem", "quoted_done", "level_done")
+            if state not in ok and not (level == 1 and state == "level"):
+                raise _malformed(text)
+            state = "level_done"
+            level -= 1
+            if last[level] and nelems[level] != last[level]:
+                raise _malformed(text)
+            last[level], nelems[level] = nelems[level], 1
+            if level == 0:
+                break
+        elif ch == ",":
+            if state not in ("elem", "quoted_done", "level_done"):
+                raise _malformed(text)
+            state = "level_delim" if state == "level_done" else "elem_delim"
+            nelems[level - 1] += 1
+        elif ch not in _SPACE:
+            if state not in ("level", "elem", "elem_delim"):
+                raise _malformed(text)
+            state = "elem"
+        i += 1
+    if text[i + 1 :].strip(_SPACE):
+        raise _malformed(text)
+    return depth
+
+
 class _ArrayReader:
-    """array_in's structure pass for a one-dimensional literal: the raw element texts."""
+    """array_in's element pass for a one-dimensional literal: the raw element texts.
+
+    The structure was checked by :func:`_array_count`; the checks here are redundant.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -239,6 +301,8 @@ class _ArrayReader:
             raise NotImplementedError("array literals with explicit bounds are not modelled")
         if self._peek() != "{":
             raise _malformed(self.text)
+        if _array_count(self.text, self.i) > 1:
+            raise NotImplementedError("multi-dimensional arrays are not modelled")
         self.i += 1
         items: list[str | None] = []
         self._skip_space()

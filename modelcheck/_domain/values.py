@@ -16,15 +16,16 @@ from hypothesis import strategies as st
 
 from modelcheck._domain.types import SqlType
 
-_ALPHABET: Final = "abcXYZ019 -.,'\"\\{}é日ß🙂"
+# No "{": random text never forms a nested array literal (those are not modelled).
+_ALPHABET: Final = "abcXYZ019 -.,'\"\\}é日ß🙂"
 _BOOL_WORDS: Final = ("t", "true", "y", "yes", "on", "1", "f", "false", "n", "no", "of", "off", "0")
 
 
 def sql_types() -> st.SearchStrategy[SqlType]:
     """Every supported type; typmods biased to small values so limits are hit."""
-    simple = st.sampled_from(
-        [SqlType(k) for k in ("integer", "bigint", "text", "boolean", "integer[]", "text[]")]
-    )
+    simple = [
+        st.just(SqlType(k)) for k in ("integer", "bigint", "text", "boolean", "integer[]", "text[]")
+    ]
     varchar = st.integers(1, 100).map(lambda n: SqlType("varchar", n))
     numeric = st.integers(1, 20).flatmap(
         lambda p: st.integers(0, p).map(lambda s: SqlType("numeric", p, s))
@@ -33,7 +34,7 @@ def sql_types() -> st.SearchStrategy[SqlType]:
     small_numeric = st.integers(1, 5).flatmap(
         lambda p: st.integers(0, p).map(lambda s: SqlType("numeric", p, s))
     )
-    return st.one_of(simple, small_varchar, small_numeric, varchar, numeric)
+    return st.one_of(*simple, small_varchar | varchar, small_numeric | numeric)
 
 
 def _pad(text: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -96,7 +97,9 @@ def _array(element: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 def _text_element() -> st.SearchStrategy[str]:
     plain = st.text("abcXY01 -.é", min_size=1, max_size=6).filter(lambda s: s.strip() != "")
-    quoted = _texts(6).map(lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    quoted = st.text(_ALPHABET + "{", max_size=6).map(
+        lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    )
     return st.one_of(plain, quoted)
 
 
