@@ -187,6 +187,34 @@ def test_render_default_matches_pg_get_expr(dsn: str) -> None:
         check()
 
 
+@pytest.mark.postgres
+def test_add_column_default_is_evaluated_even_on_an_empty_table(dsn: str) -> None:
+    # Unlike CREATE TABLE, ADD COLUMN evaluates a non-volatile default once (the
+    # "missing value" fast path), so typmod errors fire with no row in the table.
+    with psycopg.connect(dsn) as conn:
+
+        @SETTINGS
+        @given(typ=sql_types(), data=st.data())
+        def check(typ: SqlType, data: st.DataObject) -> None:
+            text = data.draw(st.one_of(values_for(typ), any_text_values()))
+            got = _server(
+                conn,
+                sql.SQL("CREATE TEMP TABLE t (x integer)"),
+                sql.SQL("ALTER TABLE t ADD COLUMN c {} DEFAULT {}").format(
+                    _type_sql(typ), sql.Literal(text)
+                ),
+                sql.SQL(
+                    "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef"
+                    " WHERE adrelid = 'pg_temp.t'::regclass"
+                ),
+            )
+            stored = _model(lambda: input_value(text, typ))
+            expected = stored if isinstance(stored, tuple) else render_default(text, typ)
+            assert expected == got, (text, str(typ))
+
+        check()
+
+
 @pytest.mark.parametrize(
     ("text", "spelling", "expected"),
     [

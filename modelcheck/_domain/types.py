@@ -504,8 +504,10 @@ def render_default(text: str, typ: SqlType) -> str:
 
     The literal becomes a Const through the input function *without* typmod (so
     22P02/22003 from the input function are raised at CREATE time) and the typmod
-    coercion stays an unevaluated implicit call that ruleutils hides: a too-long
-    varchar or an over-precise numeric default is accepted and printed unrounded.
+    coercion stays an unevaluated implicit call that ruleutils hides: CREATE TABLE
+    accepts a too-long varchar or overflowing numeric default and prints it as written.
+    ADD COLUMN prints the same but evaluates the default once (even on an empty table),
+    so there every :func:`input_value` error is raised.
     """
     base = SqlType(typ.kind) if typ.kind in ("varchar", "numeric") else typ
     value = _input(text, base)
