@@ -270,17 +270,29 @@ def _make_usable(install: PgInstall, run_as: _RunAs | None, base: Path) -> PgIns
         return install
     except (OSError, subprocess.CalledProcessError):
         pass
-    root = install.bin_dir.parent
-    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+    # Copy the install tree, plus a wheel's vendored `<pkg>.libs` dir that the
+    # binaries find through an RPATH relative to themselves ($ORIGIN/../../../x.libs).
+    install_root = install.bin_dir.parent
+    trees = [install_root]
+    layout_root = install_root
+    if len(install.bin_dir.parents) > 2:
+        site_dir = install.bin_dir.parents[2]
+        vendored = site_dir / f"{install.bin_dir.parents[1].name}.libs"
+        if vendored.is_dir():
+            layout_root = site_dir
+            trees.append(vendored)
+    key = hashlib.sha256(str(install_root.resolve()).encode()).hexdigest()[:12]
     target = base / f"pginstall-{key}"
     if not target.exists():
         staging = Path(tempfile.mkdtemp(prefix="pginstall-", dir=base))
-        shutil.copytree(root, staging / "tree", symlinks=True)
+        for tree in trees:
+            shutil.copytree(tree, staging / "tree" / tree.relative_to(layout_root), symlinks=True)
         _make_world_readable(staging / "tree")
         with contextlib.suppress(OSError):  # another run won the race; use theirs
             (staging / "tree").rename(target)
         shutil.rmtree(staging, ignore_errors=True)
-    return attrs.evolve(install, bin_dir=target / install.bin_dir.name)
+    relative_bin = install.bin_dir.relative_to(layout_root)
+    return attrs.evolve(install, bin_dir=target / relative_bin)
 
 
 def _make_world_readable(path: Path) -> None:

@@ -25,7 +25,9 @@ from modelcheck import (
     DatabasePool,
     EmbeddedServer,
     ExternalServer,
+    PgInstall,
     ServerError,
+    _server,
 )
 from modelcheck._server import _base_dir, _pid_alive, find_postgres, reap_stale_runs
 
@@ -71,6 +73,49 @@ def test_bin_dir_without_postgres_is_a_config_error(tmp_path: Path) -> None:
         find_postgres(tmp_path)
     with pytest.raises(ConfigError, match="--modelcheck-pg-bin"):
         Config.resolve(pg_bin=tmp_path, env={})
+
+
+def test_discovery_falls_back_to_pgserver(monkeypatch: pytest.MonkeyPatch) -> None:
+    if _server._from_pgserver() is None:
+        pytest.skip("pgserver is not installed")
+    monkeypatch.setattr(_server, "_from_path", lambda: None)
+    monkeypatch.setattr(_server, "_from_debian_layout", lambda: None)
+    install = find_postgres()
+    assert install.source == "pgserver"
+    assert install.bin_dir.parts[-3:] == ("pgserver", "pginstall", "bin")
+
+
+def test_no_binaries_names_both_ways_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    for finder in ("_from_path", "_from_debian_layout", "_from_pgserver"):
+        monkeypatch.setattr(_server, finder, lambda: None)
+    with pytest.raises(ServerError, match="pip install pgserver") as info:
+        find_postgres()
+    assert "MODELCHECK_DATABASE_URL" in str(info.value)
+
+
+@pytest.mark.slow
+def test_root_copies_binaries_its_user_cannot_reach(tmp_path: Path) -> None:
+    """pgserver's wheel under a 0700 dir: copied (with its .libs) where postgres can run it."""
+    bin_dir = _server._from_pgserver()
+    if os.geteuid() != 0 or bin_dir is None:
+        pytest.skip("needs root and pgserver")
+    site = tmp_path / "private" / "site-packages"
+    site.mkdir(parents=True)
+    (tmp_path / "private").chmod(0o700)
+    for name in ("pgserver", "pgserver.libs"):
+        if (bin_dir.parents[2] / name).is_dir():
+            shutil.copytree(bin_dir.parents[2] / name, site / name, symlinks=True)
+    hidden = PgInstall(site / "pgserver" / "pginstall" / "bin", "16", "test")
+    server = EmbeddedServer(hidden)
+    try:
+        server.start()
+        assert server.install.bin_dir != hidden.bin_dir
+        with psycopg.connect(server.dsn) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.close()
+        if server.install.bin_dir != hidden.bin_dir:
+            shutil.rmtree(server.install.bin_dir.parents[2], ignore_errors=True)
 
 
 def test_discovery_finds_a_version() -> None:
