@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 import attrs
 import psycopg
@@ -30,6 +30,7 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 #: Installs a target's schema into the template database, once per pool.
 Installer = Callable[[Connection], None]
 
+T = TypeVar("T")
 _BACKEND_EXIT_TIMEOUT_S: Final = 10.0
 _STOP: Final = object()
 
@@ -86,6 +87,33 @@ def _wait_no_backends(admin: Connection, dbname: str) -> None:
         time.sleep(0.001)
 
 
+class _Admin:
+    """An autocommit admin connection that reconnects once if a fault killed it.
+
+    Fault rules terminate backends; the pool's own connections must survive that.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: Connection | None = None
+
+    def run(self, action: Callable[[Connection], T]) -> T:
+        for attempt in range(2):
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                self._conn = connect_admin(self._dsn)
+            try:
+                return action(self._conn)
+            except psycopg.OperationalError:
+                if attempt or not (self._conn.closed or self._conn.broken):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 class DatabasePool:
     """Clean databases cloned from a template that ``installer`` filled once.
 
@@ -110,11 +138,14 @@ class DatabasePool:
         self._ready: queue.Queue[str] = queue.Queue()
         self._to_drop: queue.Queue[object] = queue.Queue()
         self._checked_out: dict[str, list[Connection]] = {}
+        # Every database this pool may have created and not yet dropped: close()
+        # drops all of them, whatever state the threads were left in.
+        self._made: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._admin: Connection | None = None
+        self._admin: _Admin | None = None
         self._clone_suffix = sql.SQL("")
         self._background_error: BaseException | None = None
 
@@ -138,27 +169,19 @@ class DatabasePool:
 
     def open(self) -> Self:
         """Create and fill the template, then start the background threads."""
-        self._admin = connect_admin(self._server.dsn)
+        admin = self._admin = _Admin(self._server.dsn)
         try:
-            if self._admin.info.server_version >= 150000:
-                # FILE_COPY measured faster than the default WAL_LOG for small
-                # templates with fsync off (no WAL of every copied page).
-                self._clone_suffix = sql.SQL(" STRATEGY FILE_COPY")
-            tpl = sql.Identifier(self._template)
-            self._admin.execute(sql.SQL("CREATE DATABASE {}").format(tpl))
+            admin.run(self._create_template)
             if self._installer is not None:
                 with connect(self._server.dsn_for(self._template)) as conn:
                     self._installer(conn)
                     conn.commit()
-            _wait_no_backends(self._admin, self._template)
-            # Nobody may connect to the template now: a connection breaks every clone.
-            self._admin.execute(
-                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(tpl)
-            )
+            admin.run(self._seal_template)
         except BaseException:
-            self._drop_now(self._admin, self._template)
-            self._admin.close()
             self._admin = None
+            with contextlib.suppress(psycopg.Error):
+                admin.run(self._dropper(self._template))
+            admin.close()
             raise
         for target in (self._fill, self._drop):
             thread = threading.Thread(target=target, name=f"modelcheck-{target.__name__}")
@@ -175,29 +198,19 @@ class DatabasePool:
         for thread in self._threads:
             thread.join()
         self._threads.clear()
-        admin = self._admin
+        admin, self._admin = self._admin, None
         if admin is None:
             return
-        self._admin = None
         try:
             with self._lock:
-                leftovers = list(self._checked_out)
-            for name in leftovers:
+                checked_out = list(self._checked_out)
+            for name in checked_out:
                 self._close_connections(name)
-            while True:
-                try:
-                    leftovers.append(self._ready.get_nowait())
-                except queue.Empty:
-                    break
-            while True:
-                try:
-                    item = self._to_drop.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(item, str):
-                    leftovers.append(item)
+            with self._lock:
+                self._checked_out.clear()
+                leftovers = sorted(self._made)
             for name in [*leftovers, self._template]:
-                self._drop_now(admin, name)
+                admin.run(self._dropper(name))
         finally:
             admin.close()
 
@@ -205,7 +218,8 @@ class DatabasePool:
 
     def checkout(self) -> CleanDatabase:
         """A clean database for one example (from the ready queue when warm)."""
-        if self._admin is None:
+        admin = self._admin
+        if admin is None:
             raise ServerError("The database pool is closed; open it (or use `with`) first.")
         if self._background_error is not None:
             raise ServerError(
@@ -215,7 +229,7 @@ class DatabasePool:
             name = self._ready.get_nowait()
         except queue.Empty:
             with self._lock:
-                name = self._clone(self._admin)
+                name = admin.run(self._clone)
         with self._lock:
             self._checked_out[name] = []
         self._wake.set()
@@ -255,6 +269,22 @@ class DatabasePool:
 
     # -- internals
 
+    def _create_template(self, admin: Connection) -> None:
+        if admin.info.server_version >= 150000:
+            # FILE_COPY measured faster than the default WAL_LOG for small
+            # templates with fsync off (no WAL of every copied page).
+            self._clone_suffix = sql.SQL(" STRATEGY FILE_COPY")
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self._template)))
+
+    def _seal_template(self, admin: Connection) -> None:
+        _wait_no_backends(admin, self._template)
+        # Nobody may connect to the template now: a connection breaks every clone.
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
+                sql.Identifier(self._template)
+            )
+        )
+
     def _close_connections(self, name: str) -> None:
         with self._lock:
             conns = self._checked_out.get(name, [])
@@ -265,49 +295,54 @@ class DatabasePool:
 
     def _clone(self, admin: Connection) -> str:
         name = scratch_name("db")
+        self._made.add(name)  # before the attempt: a lost reply may still create it
         query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(name), sql.Identifier(self._template)
         )
         admin.execute(query + self._clone_suffix)
         return name
 
+    def _dropper(self, name: str) -> Callable[[Connection], None]:
+        return lambda admin: self._drop_now(admin, name)
+
     def _drop_now(self, admin: Connection, name: str) -> None:
-        with contextlib.suppress(psycopg.OperationalError):
+        with contextlib.suppress(ServerError):
             _wait_no_backends(admin, name)
         query = sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
         if admin.info.server_version >= 130000:
             # Belt and braces: we waited, but a stray client may have connected since.
             query += sql.SQL(" WITH (FORCE)")
         admin.execute(query)
+        self._made.discard(name)
 
     def _fill(self) -> None:
         """Keep ``ahead`` clones ready."""
+        admin = _Admin(self._server.dsn)
         try:
-            with connect_admin(self._server.dsn) as admin:
-                while not self._stopping.is_set():
-                    if self._ready.qsize() < self._ahead:
-                        name = self._clone(admin)
-                        if self._stopping.is_set():
-                            self._drop_now(admin, name)
-                            return
-                        self._ready.put(name)
-                        continue
-                    self._wake.wait()
-                    self._wake.clear()
+            while not self._stopping.is_set():
+                if self._ready.qsize() < self._ahead:
+                    self._ready.put(admin.run(self._clone))
+                    continue
+                self._wake.wait()
+                self._wake.clear()
         except BaseException as exc:  # surfaced by the next checkout
             self._background_error = exc
+        finally:
+            admin.close()
 
     def _drop(self) -> None:
         """Drop released databases off the example's clock."""
+        admin = _Admin(self._server.dsn)
         try:
-            with connect_admin(self._server.dsn) as admin:
-                while True:
-                    item = self._to_drop.get()
-                    if not isinstance(item, str):
-                        return
-                    self._drop_now(admin, item)
+            while True:
+                item = self._to_drop.get()
+                if not isinstance(item, str):
+                    return
+                admin.run(self._dropper(item))
         except BaseException as exc:
             self._background_error = exc
+        finally:
+            admin.close()
 
 
 __all__ = ["CleanDatabase", "Connection", "DatabasePool", "Installer", "connect"]

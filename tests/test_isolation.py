@@ -214,3 +214,24 @@ def test_failing_installer_leaves_no_template(embedded: EmbeddedServer) -> None:
             "SELECT count(*) FROM pg_database WHERE datname = %s", [pool.template]
         ).fetchone()
     assert row == (0,)
+
+
+def test_pool_survives_terminated_backends(embedded: EmbeddedServer) -> None:
+    """A fault rule may terminate every backend; the pool reconnects and still cleans up."""
+    with DatabasePool(embedded, _install, ahead=1) as pool:
+        with pool.database():
+            pass
+        time.sleep(0.05)  # let the threads use (and hold) their connections
+        with psycopg.connect(embedded.dsn, autocommit=True) as killer:
+            killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+        for _ in range(3):
+            with pool.database() as db, pool.connect(db) as conn:
+                assert conn.execute("SELECT count(*) FROM item").fetchone() == (0,)
+    with psycopg.connect(embedded.dsn) as admin:
+        left = admin.execute(
+            "SELECT count(*) FROM pg_database WHERE datname = %s", [pool.template]
+        ).fetchone()
+    assert left == (0,)
