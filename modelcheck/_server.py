@@ -313,7 +313,7 @@ def _make_world_readable(path: Path) -> None:
 def _base_dir() -> Path:
     """Per-user parent of run dirs: tmpfs when available (clones are ~5x faster)."""
     override = os.environ.get("MODELCHECK_RUN_DIR")
-    shm = Path("/dev/shm")  # noqa: S108 - a private 0700 dir is made inside it
+    shm = Path("/dev/shm")  # noqa: S108 - an owned, checked 0711 dir is made inside it
     if override:
         parent = Path(override)
     elif shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
@@ -322,6 +322,13 @@ def _base_dir() -> Path:
         parent = Path(tempfile.gettempdir())
     base = parent / f"modelcheck-{os.geteuid()}"
     base.mkdir(mode=0o711, exist_ok=True)
+    # In a shared dir like /dev/shm, refuse a dir (or symlink) planted by someone else.
+    info = base.lstat()
+    if base.is_symlink() or info.st_uid != os.geteuid():
+        raise ServerError(
+            f"{base} is not a directory owned by uid {os.geteuid()}. To fix this, either: "
+            "remove it, or set MODELCHECK_RUN_DIR to a directory of your own."
+        )
     # The run-as user must traverse it (root case); nobody else may list it.
     base.chmod(0o711)
     return base
