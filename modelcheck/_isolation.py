@@ -12,6 +12,7 @@ locks all live in a database or a session, and both are new.
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import threading
 import time
@@ -23,7 +24,7 @@ import attrs
 import psycopg
 from psycopg import sql
 
-from modelcheck._server import Server, connect_admin, scratch_name
+from modelcheck._server import Server, connect_admin, owner_is_dead, owner_record, scratch_name
 from modelcheck.errors import ServerError
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -85,6 +86,39 @@ def _wait_no_backends(admin: Connection, dbname: str) -> None:
                 "them busy (pg_stat_activity), or restart the server."
             )
         time.sleep(0.001)
+
+
+def _mark_owner(admin: Connection, dbname: str) -> None:
+    """Record who made ``dbname``, so a later run can drop it if we die (SIGKILL)."""
+    admin.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(dbname), sql.Literal(json.dumps(owner_record()))
+        )
+    )
+
+
+def reap_dead_databases(admin: Connection) -> list[str]:
+    """Drop ``modelcheck_*`` databases whose recorded owner process is gone.
+
+    Only databases carrying an owner record made by modelcheck on this host are
+    candidates; anything else (even with our prefix) is never touched.
+    """
+    rows = admin.execute(
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+        "WHERE datname LIKE 'modelcheck\\_%'"
+    ).fetchall()
+    reaped = []
+    for name, comment in rows:
+        try:
+            owner = json.loads(comment) if comment else None
+        except ValueError:
+            continue
+        if not isinstance(owner, dict) or "pid" not in owner or not owner_is_dead(owner):
+            continue
+        _wait_no_backends(admin, str(name))
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(str(name))))
+        reaped.append(str(name))
+    return reaped
 
 
 class _Admin:
@@ -171,6 +205,7 @@ class DatabasePool:
         """Create and fill the template, then start the background threads."""
         admin = self._admin = _Admin(self._server.dsn)
         try:
+            admin.run(reap_dead_databases)
             admin.run(self._create_template)
             if self._installer is not None:
                 with connect(self._server.dsn_for(self._template)) as conn:
@@ -275,6 +310,7 @@ class DatabasePool:
             # templates with fsync off (no WAL of every copied page).
             self._clone_suffix = sql.SQL(" STRATEGY FILE_COPY")
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self._template)))
+        _mark_owner(admin, self._template)
 
     def _seal_template(self, admin: Connection) -> None:
         _wait_no_backends(admin, self._template)
@@ -300,6 +336,7 @@ class DatabasePool:
             sql.Identifier(name), sql.Identifier(self._template)
         )
         admin.execute(query + self._clone_suffix)
+        _mark_owner(admin, name)  # comments are per database: clones do not inherit
         return name
 
     def _dropper(self, name: str) -> Callable[[Connection], None]:
@@ -345,4 +382,11 @@ class DatabasePool:
             admin.close()
 
 
-__all__ = ["CleanDatabase", "Connection", "DatabasePool", "Installer", "connect"]
+__all__ = [
+    "CleanDatabase",
+    "Connection",
+    "DatabasePool",
+    "Installer",
+    "connect",
+    "reap_dead_databases",
+]

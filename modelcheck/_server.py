@@ -21,6 +21,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -357,6 +358,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def owner_record() -> dict[str, object]:
+    """Who owns a resource: this host, pid and its kernel start time (see reapers)."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start_time": _proc_start_time(pid)}
+
+
+def owner_is_dead(owner: Mapping[str, object]) -> bool:
+    """True only when ``owner`` is provably gone: same host, and its process is not."""
+    host = owner.get("host")
+    return (host is None or host == socket.gethostname()) and not _owner_alive(owner)
+
+
 def _owner_alive(owner: Mapping[str, object]) -> bool:
     pid = owner.get("pid")
     if not isinstance(pid, int) or not _pid_alive(pid):
@@ -558,8 +571,7 @@ class EmbeddedServer:
     # -- internals
 
     def _write_owner(self) -> None:
-        owner = {"pid": os.getpid(), "start_time": _proc_start_time(os.getpid())}
-        (self.run_dir / _OWNER_FILE).write_text(json.dumps(owner))
+        (self.run_dir / _OWNER_FILE).write_text(json.dumps(owner_record()))
 
     def _start(self, run_as: _RunAs | None) -> None:
         self.socket_dir.mkdir()

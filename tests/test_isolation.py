@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -12,9 +15,11 @@ import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
 from modelcheck import DatabasePool, EmbeddedServer, ServerError, connect
-from modelcheck._isolation import Connection
+from modelcheck._isolation import Connection, reap_dead_databases
+from modelcheck._server import owner_record
 
 pytestmark = pytest.mark.postgres
 
@@ -235,3 +240,32 @@ def test_pool_survives_terminated_backends(embedded: EmbeddedServer) -> None:
             "SELECT count(*) FROM pg_database WHERE datname = %s", [pool.template]
         ).fetchone()
     assert left == (0,)
+
+
+def test_databases_of_dead_owners_are_reaped(embedded: EmbeddedServer) -> None:
+    """A run killed with SIGKILL leaves databases; the next pool drops only those."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    dead = {"host": socket.gethostname(), "pid": proc.pid, "start_time": "0"}
+    cases = {
+        "modelcheck_db_deadowner": dead,
+        "modelcheck_db_liveowner": owner_record(),
+        "modelcheck_db_nocomment": None,
+    }
+    with psycopg.connect(embedded.dsn, autocommit=True) as admin:
+        for name, owner in cases.items():
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            if owner is not None:
+                admin.execute(
+                    sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                        sql.Identifier(name), sql.Literal(json.dumps(owner))
+                    )
+                )
+        try:
+            assert reap_dead_databases(admin) == ["modelcheck_db_deadowner"]
+            names = {str(r[0]) for r in admin.execute("SELECT datname FROM pg_database")}
+            assert "modelcheck_db_deadowner" not in names
+            assert {"modelcheck_db_liveowner", "modelcheck_db_nocomment"} <= names
+        finally:
+            for name in cases:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
