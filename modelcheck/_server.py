@@ -549,7 +549,7 @@ class EmbeddedServer:
             reap_stale_runs(base)
             run_as = _run_as()
             install = self._install_arg or find_postgres()
-            self._install = _usable_install(install, run_as, base)
+            self._install = _usable_install(install, run_as, _base_dir())
             self._run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=base))
             try:
                 self._write_owner()
