@@ -818,3 +818,36 @@ def test_concurrent_commits_serialise(reference_dsn: str) -> None:
                 await conn.close()
 
     asyncio.run(main())
+
+
+def test_names_taken_after_a_repeatable_read_snapshot(reference_dsn: str) -> None:
+    """A name taken by a transaction that committed after our snapshot: no silent duplicate."""
+
+    async def main() -> None:
+        setup = await psycopg.AsyncConnection.connect(reference_dsn, autocommit=True)
+        a = await psycopg.AsyncConnection.connect(reference_dsn, autocommit=True)
+        b = await psycopg.AsyncConnection.connect(reference_dsn)
+        try:
+            await T.create_branch(setup, "other", "main")
+            await b.set_isolation_level(psycopg.IsolationLevel.REPEATABLE_READ)
+            await b.execute("SELECT 1")  # b's snapshot is taken here
+            await T.create_branch(a, "x", "main")
+            await T.apply_migration(a, "main", "0001_a", OPS)
+            await raises("branch_exists", T.create_branch(b, "x", "other"))
+            await b.rollback()
+            await b.execute("SELECT 1")
+            await T.apply_migration(a, "main", "0002_a", [create_table("u", col("a"))])
+            error = await raises(
+                "serialization_failure",
+                T.apply_migration(b, "other", "0002_a", [create_table("v", col("a"))]),
+                "40001",
+            )
+            assert "0002_a" in error.message
+            await b.rollback()
+            ids = await fetch(setup, "SELECT identifier FROM vstore.migrations ORDER BY pk")
+            assert ids == [("0001_a",), ("0002_a",)]
+        finally:
+            for conn in (setup, a, b):
+                await conn.close()
+
+    asyncio.run(main())

@@ -33,8 +33,23 @@ BEGIN
         VALUES (identifier, b.pk, digest, 'applied', operations, undo)
         RETURNING * INTO m;
     EXCEPTION WHEN unique_violation THEN
+        -- The advisory lock makes this rare: another transaction took the identifier
+        -- after our snapshot (REPEATABLE READ, SERIALIZABLE) or without the lock.
         GET STACKED DIAGNOSTICS cname = CONSTRAINT_NAME;
         IF cname = 'migrations_identifier_key' THEN
+            SELECT * INTO existing FROM vstore.migrations x WHERE x.identifier = apply_migration.identifier;
+            IF existing.pk IS NULL THEN
+                -- Committed after our snapshot: its checksum is invisible, so neither
+                -- checksum_mismatch nor migration_exists can be told apart. Abort the
+                -- way Postgres aborts a snapshot conflict: retryable, leaving nothing.
+                RAISE EXCEPTION USING ERRCODE = '40001',
+                    MESSAGE = format('could not serialize access: migration %s was applied by a '
+                                     'concurrent transaction', quote_literal(identifier));
+            ELSIF existing.checksum IS DISTINCT FROM digest THEN
+                PERFORM vstore.raise_error('checksum_mismatch',
+                    format('migration %s was applied concurrently with checksum %s',
+                           quote_literal(identifier), existing.checksum));
+            END IF;
             PERFORM vstore.raise_error('migration_exists',
                 format('migration %s was applied concurrently', quote_literal(identifier)));
         END IF;
