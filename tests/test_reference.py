@@ -851,3 +851,26 @@ def test_names_taken_after_a_repeatable_read_snapshot(reference_dsn: str) -> Non
                 await conn.close()
 
     asyncio.run(main())
+
+
+def test_merge_rebuilds_a_table_whose_columns_all_changed(reference_dsn: str) -> None:
+    async def body(conn: Conn) -> None:
+        await migrate_and_commit(
+            conn, "main", "0001_a", [create_table("t", col("a")), insert("t", ["1"], ["2"])]
+        )
+        await T.create_branch(conn, "f", "main")
+        await migrate_and_commit(
+            conn,
+            "f",
+            "0002_b",
+            [
+                {"op": "add_column", "table": "t", "column": col("b", "text", default="d")},
+                {"op": "drop_column", "table": "t", "column": "a"},
+            ],
+        )
+        await migrate_and_commit(conn, "main", "0003_c", [create_table("other", col("o"))])
+        assert (await T.merge(conn, "f", "main")).kind == "merge"
+        assert await fetch(conn, "SELECT b FROM wt_1.t") == [("d",), ("d",)]
+        assert await T.verify(conn) == ()
+
+    run(reference_dsn, body)

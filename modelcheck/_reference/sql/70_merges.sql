@@ -141,6 +141,8 @@ DECLARE
     old_columns jsonb;
     new_columns jsonb;
     tmp text;
+    target_list text;
+    select_list text;
     n int := 0;
 BEGIN
     FOR name, def IN SELECT key, value FROM jsonb_each(cur -> 'indexes') ORDER BY key COLLATE "C" LOOP
@@ -171,13 +173,18 @@ BEGIN
                               || coalesce(' DEFAULT ' || (c ->> 'default'), ''), ', ' ORDER BY o)
             FROM jsonb_array_elements(new_columns) WITH ORDINALITY x (c, o)), ''));
         IF old_columns IS NOT NULL THEN
-            EXECUTE (
-                SELECT format('INSERT INTO %I.%I (%s) SELECT %s FROM %I.%I', s, tmp,
-                              string_agg(format('%I', c ->> 'name'), ', ' ORDER BY o),
-                              string_agg(format('%I::%s', c ->> 'name', c ->> 'type'), ', ' ORDER BY o),
-                              s, name)
-                FROM jsonb_array_elements(new_columns) WITH ORDINALITY x (c, o)
-                WHERE vstore.column_definition(old_columns, c ->> 'name') IS NOT NULL);
+            SELECT string_agg(format('%I', c ->> 'name'), ', ' ORDER BY o),
+                   string_agg(format('%I::%s', c ->> 'name', c ->> 'type'), ', ' ORDER BY o)
+            INTO target_list, select_list
+            FROM jsonb_array_elements(new_columns) WITH ORDINALITY x (c, o)
+            WHERE vstore.column_definition(old_columns, c ->> 'name') IS NOT NULL;
+            IF target_list IS NULL THEN
+                -- No column survives: every old row still becomes a row (defaults, NULLs).
+                EXECUTE format('INSERT INTO %I.%I SELECT FROM %I.%I', s, tmp, s, name);
+            ELSE
+                EXECUTE format('INSERT INTO %I.%I (%s) SELECT %s FROM %I.%I',
+                               s, tmp, target_list, select_list, s, name);
+            END IF;
             EXECUTE format('DROP TABLE %I.%I', s, name);
         END IF;
         EXECUTE format('ALTER TABLE %I.%I RENAME TO %I', s, tmp, name);
