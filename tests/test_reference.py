@@ -874,3 +874,28 @@ def test_merge_rebuilds_a_table_whose_columns_all_changed(reference_dsn: str) ->
         assert await T.verify(conn) == ()
 
     run(reference_dsn, body)
+
+
+class _AlwaysPatch(ReferenceTarget):
+    """A mutant: every commit bumps the patch level."""
+
+    name = "always_patch"
+    extra_sql = (
+        "CREATE OR REPLACE FUNCTION vstore.version_change(old_tree jsonb, new_tree jsonb)"
+        " RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'patch' $$",
+    )
+
+
+def test_a_mutant_replaces_one_function(empty_dsn: str) -> None:
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        _AlwaysPatch().install(conn)
+    names = [n for n, _ in ReferenceTarget().sql_scripts()]
+    assert names == sorted(names)
+    assert names[0] == "00_schema.sql"
+    assert names[-1] == "90_init.sql"
+
+    async def body(conn: Conn) -> None:
+        await _AlwaysPatch().apply_migration(conn, "main", "0001_a", OPS)
+        assert (await _AlwaysPatch().commit(conn, "main", "m")).version == "0.0.1"
+
+    run(empty_dsn, body)
