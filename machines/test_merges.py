@@ -1,11 +1,11 @@
-"""Merges: fast-forward, three-way, conflicts, merges of merged branches."""
+"""Merges: fast-forward, three-way, conflicts, merges of merged branches, rollbacks after."""
 
 from __future__ import annotations
 
-from modelcheck.rules import BranchRules, CommitRules, MergeRules, MigrationRules
+from modelcheck.rules import CommitRules, CreateBranchRules, MergeRules, MigrationRules
 
 
-class MergeMachine(MergeRules, MigrationRules, CommitRules, BranchRules):
+class MergeMachine(MergeRules, MigrationRules, CommitRules, CreateBranchRules):
     """Branches diverge by migrations and commits, then merge back and forth."""
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from modelcheck.rules import CommitRules, MigrationRules
+from modelcheck.rules import CommitRules, CreateBranchRules, MigrationRules
 
 
-class MigrationMachine(MigrationRules, CommitRules):
+class MigrationMachine(MigrationRules, CommitRules, CreateBranchRules):
     """Apply, re-apply, roll back and commit migrations on main and its branches."""
 
 

@@ -19,9 +19,7 @@ def modelcheck_environment(
 ) -> Iterator[MachineEnvironment]:
     """The target chosen by ``--modelcheck-target`` and a pool of databases holding it."""
     target = resolve_target(modelcheck_config.target)
-    with DatabasePool(
-        modelcheck_server, installer_for(target), settings=SESSION_SETTINGS
-    ) as pool:
+    with DatabasePool(modelcheck_server, installer_for(target), settings=SESSION_SETTINGS) as pool:
         environment = MachineEnvironment(target, pool, modelcheck_config.profile)
         yield environment
         for name, coverage in sorted(environment.coverage.items()):

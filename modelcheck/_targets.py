@@ -42,7 +42,9 @@ def resolve_target(spec: str | None) -> Target:
         obj: object = getattr(module, attr)
     except AttributeError as exc:
         raise InvalidTarget(f"Target {spec!r}: {module_name!r} has no attribute {attr!r}.") from exc
-    target = obj() if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Target)) else obj
+    target = (
+        obj() if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Target)) else obj
+    )
     if not isinstance(target, Target):
         raise InvalidTarget(
             f"Target {spec!r} gives {type(target).__qualname__}, which lacks the Target "

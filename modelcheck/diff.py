@@ -46,7 +46,7 @@ def differences(model: Any, db: Any, path: str = "") -> Iterator[tuple[str, Any,
         and len(model) == len(db)
         and not any(isinstance(v, (str, int)) for v in (*model, *db))
     ):
-        for i, (m, d) in enumerate(zip(model, db)):
+        for i, (m, d) in enumerate(zip(model, db, strict=True)):
             yield from differences(m, d, f"{path}[{i}]")
         return
     yield (path, model, db)

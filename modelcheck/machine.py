@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import os
 import re
 import sys
-import functools
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Final
 
@@ -44,7 +44,14 @@ from modelcheck._target import (
     TrinityId,
 )
 from modelcheck.errors import CoverageError, StateMismatch
-from modelcheck.snapshot import Snapshot, from_model, install_observer, read_snapshot
+from modelcheck.snapshot import (
+    BranchRow,
+    CommitRow,
+    Snapshot,
+    from_model,
+    install_observer,
+    read_snapshot,
+)
 
 #: Settings every machine session gets: small deadlock_timeout so blocked statements
 #: settle fast and deterministically (docs/concurrency.md).
@@ -73,10 +80,10 @@ class Coverage:
 
     def report(self) -> str:
         lines = [f"{self.examples} examples, {self.steps} checked steps"]
-        for name in sorted({*self.rules, *self.preconditions}):
-            held = self.preconditions.get(name)
-            pre = f"  precondition held {held[True]}/{held[True] + held[False]}" if held else ""
-            lines.append(f"  {name:<24} {self.rules[name]:>6} runs{pre}")
+        for name in sorted(self.rules):
+            lines.append(f"  rule {name:<28} {self.rules[name]:>6} runs")
+        for name, held in sorted(self.preconditions.items()):
+            lines.append(f"  precondition {name:<20} held {held[True]}/{held[True] + held[False]}")
         return "\n".join(lines)
 
 
@@ -132,9 +139,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self._cleanup.callback(self.loop.close)
         try:
-            self.database: CleanDatabase = self._cleanup.enter_context(
-                environment.pool.database()
-            )
+            self.database: CleanDatabase = self._cleanup.enter_context(environment.pool.database())
             self.conn = self.connect()
             self._bind_initial()
         except BaseException:
@@ -183,11 +188,15 @@ class DifferentialMachine(RuleBasedStateMachine):
         outcome = (
             f"error {actual_error.sqlstate} {actual_error.kind}" if actual_error else _short(actual)
         )
-        self.coverage.outcomes[f"{operation}: {'error ' + actual_error.kind if actual_error else 'ok'}"] += 1
+        self.coverage.outcomes[
+            f"{operation}: {'error ' + actual_error.kind if actual_error else 'ok'}"
+        ] += 1
         step = Step(number, 0, operation, args, outcome)
         self.steps.append(step)
         note(step.describe())
-        problems = self._compare_outcome(operation, args, expected, expected_error, actual, actual_error)
+        problems = self._compare_outcome(
+            operation, args, expected, expected_error, actual, actual_error
+        )
         if problems:
             self.fail(step, "\n".join(f"  {p}" for p in problems))
         self.check_state(step)
@@ -230,7 +239,10 @@ class DifferentialMachine(RuleBasedStateMachine):
             if actual_error is None:
                 return [f"model: error {_err(expected_error)}", f"db:    ok {_short(actual)}"]
             if expected_error.outcome != actual_error.outcome:
-                return [f"model: error {_err(expected_error)}", f"db:    error {_err(actual_error)}"]
+                return [
+                    f"model: error {_err(expected_error)}",
+                    f"db:    error {_err(actual_error)}",
+                ]
             return []
         assert expected is not None
         problems = list(_result_problems(expected, actual, args))
@@ -240,7 +252,9 @@ class DifferentialMachine(RuleBasedStateMachine):
         trinity = _trinity_of(actual)
         if kind is not None and trinity is not None:
             try:
-                self.model.bind(kind, trinity.identifier, trinity.pk, trinity.id, monotonic=self.monotonic_pks)
+                self.model.bind(
+                    kind, trinity.identifier, trinity.pk, trinity.id, monotonic=self.monotonic_pks
+                )
             except AssertionError as exc:
                 return [f"Trinity ID property broken: {exc}"]
         if operation == "resolve" and isinstance(actual, TrinityId):
@@ -251,12 +265,13 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     def _bind_initial(self) -> None:
         db = self.read_state()
-        for name, row in db.branches.items():
-            if name in self.model.branches and row.pk is not None and row.id is not None:
-                self.model.bind("branch", name, row.pk, row.id, monotonic=self.monotonic_pks)
-        for name, row in db.commits.items():
-            if name in self.model.commits and row.pk is not None and row.id is not None:
-                self.model.bind("commit", name, row.pk, row.id, monotonic=self.monotonic_pks)
+        rows: list[tuple[Kind, str, BranchRow | CommitRow]] = [
+            *(("branch", name, row) for name, row in db.branches.items()),
+            *(("commit", name, row) for name, row in db.commits.items()),
+        ]
+        for kind, name, row in rows:
+            if name in self.model.entities(kind) and row.pk is not None and row.id is not None:
+                self.model.bind(kind, name, row.pk, row.id, monotonic=self.monotonic_pks)
         self.check_state()
 
     # -- running under pytest ------------------------------------------------------------
@@ -266,7 +281,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         """A pytest test function running this machine with the session's environment."""
 
         def test(modelcheck_environment: MachineEnvironment) -> None:
-            run_state_machine_as_test(lambda: cls(modelcheck_environment))
+            run_state_machine_as_test(lambda: cls(modelcheck_environment))  # type: ignore[arg-type]
             coverage = modelcheck_environment.coverage.setdefault(cls.__name__, Coverage())
             print(f"\n{cls.__name__} on {modelcheck_environment.target.name}: {coverage.report()}")
             never = sorted(rule_names(cls) - set(coverage.rules) - {"start_on_main"})
@@ -306,7 +321,7 @@ def rule_names(machine: type[RuleBasedStateMachine]) -> set[str]:
 def replay_hint() -> str:
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
     return (
-        f"pytest '{test}' -p no:randomly with the @seed / @reproduce_failure Hypothesis prints below"
+        f"pytest '{test}' with the @seed / @reproduce_failure line Hypothesis prints below"
         if test
         else "rerun with the seed Hypothesis prints below"
     )

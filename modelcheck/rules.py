@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, initialize, multiple, precondition, rule
 
 from modelcheck import strategies
+from modelcheck._domain.model import Kind
 from modelcheck._domain.tree import Tree
 from modelcheck.machine import DifferentialMachine, counted_predicate
 
@@ -48,11 +49,17 @@ def _created(result: Any, value: str | None) -> Any:
     return multiple() if result is None or value is None else value
 
 
-class BranchRules(DomainMachine):
-    @rule(target=DomainMachine.branches, name=strategies.branch_names(), source=DomainMachine.branches)
+class CreateBranchRules(DomainMachine):
+    @rule(
+        target=DomainMachine.branches,
+        name=strategies.branch_names(),
+        source=DomainMachine.branches,
+    )
     def create_branch(self, name: str, source: str) -> Any:
         return _created(self.run("create_branch", name, source), name)
 
+
+class BranchRules(CreateBranchRules):
     @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()))
     def delete_branch(self, name: str) -> None:
         self.run("delete_branch", name)
@@ -63,14 +70,9 @@ class BranchRules(DomainMachine):
 
     @rule(data=st.data())
     def resolve(self, data: st.DataObject) -> None:
-        kind = data.draw(st.sampled_from(("branch", "commit", "migration")))
-        entities: dict[str, Any] = {
-            "branch": self.model.branches,
-            "commit": self.model.commits,
-            "migration": self.model.migrations,
-        }[kind]
+        kind: Kind = data.draw(st.sampled_from(("branch", "commit", "migration")))
         keys: list[Any] = [uuid.UUID(int=7), "no such thing", 10**12]
-        for entity in entities.values():
+        for entity in self.model.entities(kind).values():
             keys += [entity.key.identifier, entity.key.pk, entity.key.id]
         key = data.draw(st.sampled_from([k for k in keys if k is not None]))
         self.run("resolve", kind, key)

@@ -145,37 +145,50 @@ def _keyed(items: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def from_document(doc: Mapping[str, Any]) -> Snapshot:
     """Build a snapshot from the observer's JSON document."""
-    branches = _keyed([
-        (b["identifier"], BranchRow(
-            b["pk"],
-            UUID(b["id"]),
-            b["parent"],
-            b["head"],
-            b["status"],
-            b["version"],
-            b["schema_name"],
-            b["tree_hash"],
-        ))
-        for b in doc["branches"]
-    ])
-    commits = _keyed([
-        (c["identifier"], CommitRow(
-            c["pk"],
-            UUID(c["id"]),
-            c["branch"],
-            tuple(c["parents"]),
-            c["message"],
-            c["schema_hash"],
-            c["version"],
-        ))
-        for c in doc["commits"]
-    ])
-    migrations = _keyed([
-        (m["identifier"], MigrationRow(
-            m["pk"], UUID(m["id"]), m["branch"], m["checksum"], m["status"]
-        ))
-        for m in doc["migrations"]
-    ])
+    branches = _keyed(
+        [
+            (
+                b["identifier"],
+                BranchRow(
+                    b["pk"],
+                    UUID(b["id"]),
+                    b["parent"],
+                    b["head"],
+                    b["status"],
+                    b["version"],
+                    b["schema_name"],
+                    b["tree_hash"],
+                ),
+            )
+            for b in doc["branches"]
+        ]
+    )
+    commits = _keyed(
+        [
+            (
+                c["identifier"],
+                CommitRow(
+                    c["pk"],
+                    UUID(c["id"]),
+                    c["branch"],
+                    tuple(c["parents"]),
+                    c["message"],
+                    c["schema_hash"],
+                    c["version"],
+                ),
+            )
+            for c in doc["commits"]
+        ]
+    )
+    migrations = _keyed(
+        [
+            (
+                m["identifier"],
+                MigrationRow(m["pk"], UUID(m["id"]), m["branch"], m["checksum"], m["status"]),
+            )
+            for m in doc["migrations"]
+        ]
+    )
     trees = {schema: _tree(t) for schema, t in doc["trees"].items()}
     return Snapshot(branches, commits, migrations, trees)
 

@@ -29,14 +29,22 @@ CANNOT_CAST = "42846"
 
 
 def column_from_spec(spec: Mapping[str, Any]) -> Column:
-    """A column spec of a migration, as the catalog will show it (raises on a bad default)."""
+    """A column spec of a migration, as the catalog will show it.
+
+    The default's input text is kept (``default_value``); Postgres evaluates it only
+    when it fills rows, so :func:`default_of` raises its errors at that point.
+    """
     typ = types.parse_type(spec["type"])
     default_text = spec["default"]
     if default_text is None:
         return Column(spec["name"], str(typ), spec["nullable"])
     rendered = types.render_default(default_text, typ)
-    value = types.input_value(default_text, typ)
-    return Column(spec["name"], str(typ), spec["nullable"], rendered, value)
+    return Column(spec["name"], str(typ), spec["nullable"], rendered, default_text)
+
+
+def default_of(column: Column) -> str | None:
+    """The value a column's default puts into a row, as ``::text`` prints it."""
+    return types.input_value(column.default_value, types.parse_type(column.type))
 
 
 def _table(tree: Tree, name: str) -> Table:
@@ -99,9 +107,11 @@ def add_column(tree: Tree, op: Operation) -> Tree:
     if table.column(spec["name"]) is not None:
         raise ddl_error(DUPLICATE_COLUMN, f"column {spec['name']!r} already exists")
     column = column_from_spec(spec)
-    if not column.nullable and column.default is None and table.rows:
+    # ADD COLUMN evaluates a default once, even on an empty table (the "missing value").
+    value = default_of(column)
+    if value is None and not column.nullable and table.rows:
         raise ddl_error(NOT_NULL_VIOLATION, f"column {column.name!r} contains null values")
-    rows = tuple((*row, column.default_value) for row in table.rows)
+    rows = tuple((*row, value) for row in table.rows)
     return _with_table(tree, Table(table.name, (*table.columns, column), rows))
 
 
@@ -192,10 +202,8 @@ def insert_row(tree: Tree, table: Table, values: Sequence[str | None]) -> Table:
     """One ``INSERT ... VALUES`` of a row: input conversion, NOT NULL, then unique indexes."""
     if not table.columns or len(values) != len(table.columns):
         raise ddl_error(SYNTAX_ERROR, "INSERT has the wrong number of expressions")
-    row: Row = tuple(
-        types.input_value(v, types.parse_type(c.type)) for v, c in zip(values, table.columns)
-    )
-    for value, column in zip(row, table.columns):
+    row: Row = types.input_row(values, [types.parse_type(c.type) for c in table.columns])
+    for value, column in zip(row, table.columns, strict=True):
         if value is None and not column.nullable:
             raise ddl_error(NOT_NULL_VIOLATION, f"null value in column {column.name!r}")
     grown = Table(table.name, table.columns, (*table.rows, row))
@@ -297,6 +305,7 @@ def run(tree: Tree, operations: Sequence[Operation]) -> tuple[Tree, list[dict[st
     """Apply operations in order; return the new tree and the recorded inverse."""
     undo: list[list[dict[str, Any]]] = []
     for op in operations:
-        undo.append(inverse(tree, op) if op["op"] != "insert_rows" else [])
-        tree = APPLY[op["op"]](tree, op)
+        changed = APPLY[op["op"]](tree, op)
+        undo.append(inverse(tree, op))
+        tree = changed
     return tree, [step for ops in reversed(undo) for step in ops]

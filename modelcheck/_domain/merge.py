@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from modelcheck._domain import types
-from modelcheck._domain.ddl import CANNOT_CAST, NOT_NULL_VIOLATION, check_unique
+from modelcheck._domain.ddl import CANNOT_CAST, NOT_NULL_VIOLATION, check_unique, default_of
 from modelcheck._domain.errors import DomainError, ddl_error
 from modelcheck._domain.tree import Column, Index, Table, Tree
 
@@ -61,7 +61,7 @@ def merge_trees(base: Tree, ours: Tree, theirs: Tree) -> Tree:
     for name in sorted({*base.tables, *ours.tables, *theirs.tables}, key=str.encode):
         b, o, t = base.tables.get(name), ours.tables.get(name), theirs.tables.get(name)
         kb, ko, kt = _columns_key(b), _columns_key(o), _columns_key(t)
-        if ko == kt or ko == kb or kt == kb:
+        if ko in (kt, kb) or kt == kb:
             picked = _pick(kb, ko, kt, f"table {name!r}")
             if picked is not _ABSENT:
                 tables[name] = Table(name, picked)  # type: ignore[arg-type]
@@ -72,9 +72,9 @@ def merge_trees(base: Tree, ours: Tree, theirs: Tree) -> Tree:
     indexes: dict[str, Index] = {}
     for name in sorted({*base.indexes, *ours.indexes, *theirs.indexes}, key=str.encode):
         picked = _pick(
-            base.indexes.get(name, _ABSENT),  # type: ignore[arg-type]
-            ours.indexes.get(name, _ABSENT),  # type: ignore[arg-type]
-            theirs.indexes.get(name, _ABSENT),  # type: ignore[arg-type]
+            base.indexes.get(name, _ABSENT),
+            ours.indexes.get(name, _ABSENT),
+            theirs.indexes.get(name, _ABSENT),
             f"index {name!r}",
         )
         if isinstance(picked, Index):
@@ -106,12 +106,10 @@ def _rebuild(old: Table | None, new: Table) -> Table:
     rows = []
     for row in old.rows:
         values = tuple(
-            column.default_value
-            if src is None
-            else types.cast_value(row[src[0]], src[1], src[2])
-            for column, src in zip(new.columns, sources)
+            default_of(column) if src is None else types.cast_value(row[src[0]], src[1], src[2])
+            for column, src in zip(new.columns, sources, strict=True)
         )
-        for value, column in zip(values, new.columns):
+        for value, column in zip(values, new.columns, strict=True):
             if value is None and not column.nullable:
                 raise ddl_error(NOT_NULL_VIOLATION, f"null value in column {column.name!r}")
         rows.append(values)

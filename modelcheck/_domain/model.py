@@ -86,7 +86,9 @@ class Model:
     commits: dict[str, Commit] = field(factory=dict)
     migrations: dict[str, Migration] = field(factory=dict)
     #: Every pk and id ever bound, per kind: new ones must be fresh (never reused).
-    seen_pks: dict[str, set[int]] = field(factory=lambda: {"branch": set(), "commit": set(), "migration": set()})
+    seen_pks: dict[str, set[int]] = field(
+        factory=lambda: {"branch": set(), "commit": set(), "migration": set()}
+    )
     seen_ids: set[UUID] = field(factory=set)
     #: Creation order of commits, the model's stand-in for pk order before binding.
     order: dict[str, int] = field(factory=dict)
@@ -108,13 +110,16 @@ class Model:
 
     # -- binding ---------------------------------------------------------------------
 
+    def entities(self, kind: Kind) -> Mapping[str, Branch | Commit | Migration]:
+        """The branches, commits or migrations, by identifier."""
+        if kind == "branch":
+            return self.branches
+        if kind == "commit":
+            return self.commits
+        return self.migrations
+
     def entity_key(self, kind: Kind, identifier: str) -> Key:
-        table: Mapping[str, Any] = {
-            "branch": self.branches,
-            "commit": self.commits,
-            "migration": self.migrations,
-        }[kind]
-        return table[identifier].key  # type: ignore[no-any-return]
+        return self.entities(kind)[identifier].key
 
     def bind(self, kind: Kind, identifier: str, pk: int, id: UUID, *, monotonic: bool) -> None:
         """Learn an entity's pk and id from the first observation, checking they are fresh.
@@ -229,7 +234,11 @@ class Model:
         if migration.status != "applied":
             raise DomainError("migration_not_applied", message=f"{identifier!r} rolled back")
         latest = max(
-            (m for m in self.migrations.values() if m.branch == migration.branch and m.status == "applied"),
+            (
+                m
+                for m in self.migrations.values()
+                if m.branch == migration.branch and m.status == "applied"
+            ),
             key=self._migration_order,
         )
         if latest is not migration:
@@ -264,7 +273,9 @@ class Model:
         merged = merge.merge_trees(base.tree, head.tree, theirs.tree)
         tree = merge.apply_tree(target.tree, merged)
         message = f"merge {source_name} into {target_name}"
-        result = self._add_commit(target, (head.key.identifier, theirs.key.identifier), message, merged)
+        result = self._add_commit(
+            target, (head.key.identifier, theirs.key.identifier), message, merged
+        )
         target.tree = target.recorded = tree
         return Predicted(
             "merge",
@@ -288,13 +299,8 @@ class Model:
         return Predicted("log", values=tuple(chain))
 
     def resolve(self, kind: Kind, key: int | UUID | str) -> Predicted:
-        entities: Mapping[str, Any] = {
-            "branch": self.branches,
-            "commit": self.commits,
-            "migration": self.migrations,
-        }[kind]
-        for identifier, entity in entities.items():
-            k: Key = entity.key
+        for identifier, entity in self.entities(kind).items():
+            k = entity.key
             if (isinstance(key, int) and k.pk == key) or (isinstance(key, UUID) and k.id == key):
                 return Predicted("resolve", identifier=identifier)
             if isinstance(key, str) and identifier == key:

@@ -21,8 +21,8 @@ class Column:
     nullable: bool
     #: The default as ``pg_get_expr`` prints it (e.g. ``5``, ``'x'::text``), or None.
     default: str | None = None
-    #: The default's value as ``::text`` prints it. The model needs it to fill new rows;
-    #: the catalog only has the expression, so it takes no part in equality.
+    #: The default's input text as the migration gave it. The model needs it to fill new
+    #: rows; the catalog only has the expression, so it takes no part in equality.
     default_value: str | None = field(default=None, eq=False, repr=False)
 
 
@@ -69,6 +69,4 @@ class Tree:
         )
 
     def without_rows(self) -> Tree:
-        return Tree(
-            {n: Table(n, t.columns) for n, t in self.tables.items()}, dict(self.indexes)
-        )
+        return Tree({n: Table(n, t.columns) for n, t in self.tables.items()}, dict(self.indexes))

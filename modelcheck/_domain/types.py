@@ -13,6 +13,7 @@ arrays and explicit array bounds (``[1:2]={..}``) raise NotImplementedError.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Final
 
@@ -413,6 +414,18 @@ def input_value(text: str | None, typ: SqlType) -> str | None:
     if text is None:
         return None
     return _output(_typmod(_input(text, typ), typ, explicit=False), typ)
+
+
+def input_row(texts: Sequence[str | None], row_types: Sequence[SqlType]) -> tuple[str | None, ...]:
+    """One ``VALUES`` row as Postgres converts it: every input function first (at parse
+    time, in column order), then every typmod coercion (``numeric(p,s)``, ``varchar(n)``)."""
+    parsed = [
+        None if t is None else _input(t, typ) for t, typ in zip(texts, row_types, strict=True)
+    ]
+    return tuple(
+        None if v is None else _output(_typmod(v, typ, explicit=False), typ)
+        for v, typ in zip(parsed, row_types, strict=True)
+    )
 
 
 _STRINGS: Final = ("text", "varchar")
