@@ -23,10 +23,12 @@ import functools
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Final
 
 import attrs
+import hypothesis
 import psycopg
 from hypothesis import note
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
@@ -94,7 +96,18 @@ class MachineEnvironment:
     target: Target
     pool: DatabasePool
     profile: str = "dev"
+    seed: int = 0
     coverage: dict[str, Coverage] = attrs.field(factory=dict)
+    results: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+
+    def report(self) -> dict[str, Any]:
+        """The JSON report of every machine run in this environment."""
+        return {
+            "target": self.target.name,
+            "profile": self.profile,
+            "seed": self.seed,
+            "machines": self.results,
+        }
 
 
 @attrs.define
@@ -281,20 +294,48 @@ class DifferentialMachine(RuleBasedStateMachine):
         """A pytest test function running this machine with the session's environment."""
 
         def test(modelcheck_environment: MachineEnvironment) -> None:
-            run_state_machine_as_test(lambda: cls(modelcheck_environment))  # type: ignore[arg-type]
-            coverage = modelcheck_environment.coverage.setdefault(cls.__name__, Coverage())
-            print(f"\n{cls.__name__} on {modelcheck_environment.target.name}: {coverage.report()}")
-            never = sorted(rule_names(cls) - set(coverage.rules) - {"start_on_main"})
-            if never:
-                raise CoverageError(
-                    f"{cls.__name__}: rules that never ran: {', '.join(never)}. To fix this, "
-                    "either: run more examples (--modelcheck-profile ci), or loosen the "
-                    "rule's precondition / argument strategies."
-                )
+            run_machine(cls, modelcheck_environment)
 
         test.__name__ = f"test_{_snake(cls.__name__)}"
         test.__qualname__ = test.__name__
         return test
+
+
+def run_machine(
+    machine: type[DifferentialMachine],
+    environment: MachineEnvironment,
+    settings: hypothesis.settings | None = None,
+) -> None:
+    """Run one machine under the environment's seed; record its result for the report."""
+    name = machine.__name__
+    coverage = environment.coverage.setdefault(name, Coverage())
+    print(f"\nmodelcheck: {name} on {environment.target.name}, seed={environment.seed}")
+    factory = hypothesis.seed(environment.seed)(lambda: machine(environment))
+    started = time.perf_counter()
+    result: dict[str, Any] = {"outcome": "passed", "seed": environment.seed}
+    try:
+        run_state_machine_as_test(factory, settings=settings)  # type: ignore[arg-type]
+    except BaseException as exc:
+        result.update(outcome="failed", failure=str(exc), error=type(exc).__name__)
+        raise
+    finally:
+        result.update(
+            duration_s=round(time.perf_counter() - started, 3),
+            examples=coverage.examples,
+            steps=coverage.steps,
+            rules=dict(coverage.rules),
+            preconditions={k: dict(v) for k, v in coverage.preconditions.items()},
+        )
+        environment.results[name] = result
+        print(f"{name}: {coverage.report()}")
+    never = sorted(rule_names(machine) - set(coverage.rules) - {"start_on_main"})
+    if never:
+        result.update(outcome="failed", error="CoverageError")
+        raise CoverageError(
+            f"{name}: rules that never ran: {', '.join(never)}. To fix this, "
+            "either: run more examples (--modelcheck-profile ci), or loosen the "
+            "rule's precondition / argument strategies."
+        )
 
 
 def counted_predicate(predicate: Callable[[Any], bool]) -> Callable[[Any], bool]:

@@ -18,8 +18,11 @@ import pytest
 
 from modelcheck._config import ENV_DSN, PROFILES, Config, register_profiles
 from modelcheck._isolation import CleanDatabase, Connection, DatabasePool, Installer
+from modelcheck._machine_fixtures import SEED_KEY, choose_seed, modelcheck_environment
 from modelcheck._server import EmbeddedServer, ExternalServer, find_postgres, open_server
 from modelcheck.errors import ModelcheckError
+
+__all__ = ["modelcheck_environment"]
 
 _CONFIG_KEY = pytest.StashKey[Config]()
 
@@ -44,6 +47,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Hypothesis settings profile: dev (default), ci, weekly (env MODELCHECK_PROFILE).",
     )
     group.addoption(
+        "--modelcheck-report",
+        default=None,
+        help="Write a JSON report of the machines run (per machine: outcome, steps, rules).",
+    )
+    group.addoption(
         "--modelcheck-target",
         default=None,
         help="The target to check, e.g. module:attribute (env MODELCHECK_TARGET).",
@@ -64,6 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ModelcheckError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[_CONFIG_KEY] = mc_config
+    config.stash[SEED_KEY] = choose_seed(config.getoption("hypothesis_seed", None))
     register_profiles()
     # An explicit --hypothesis-profile wins unless ours was also given explicitly.
     explicit_hypothesis = config.getoption("hypothesis_profile", None)
@@ -93,12 +102,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         except ModelcheckError as exc:
             server = f"none available ({exc})"
     current = hypothesis.settings()  # inherits the loaded profile
-    seed = config.getoption("hypothesis_seed", None)
-    seed_text = (
-        f"seed={seed}"
-        if seed is not None
-        else "seed=random (failures print @seed; replay with --hypothesis-seed)"
-    )
+    seed_text = f"seed={config.stash[SEED_KEY]} (replay with --hypothesis-seed=<seed>)"
     return [
         f"modelcheck: server: {server}",
         f"modelcheck: hypothesis profile={mc_config.profile} "

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from modelcheck._domain import ddl, values
 from modelcheck._domain.errors import DomainError
 from modelcheck._domain.tree import Tree
+from modelcheck._domain.types import parse_type
 
 HOSTILE_NAMES = (
     "feat",
@@ -79,9 +80,14 @@ def _column_spec(draw: st.DrawFn, name: str | None = None) -> dict[str, Any]:
     }
 
 
+def _rarely(draw: st.DrawFn) -> bool:
+    """True about one time in eight (Hypothesis biases integers towards 0, not booleans)."""
+    return draw(st.booleans()) and draw(st.booleans()) and draw(st.booleans())
+
+
 def _existing(draw: st.DrawFn, names: list[str], pool: tuple[str, ...]) -> str:
     """Usually an existing name (so the operation can succeed), sometimes a pool name."""
-    if names and draw(st.integers(0, 4)) > 0:
+    if names and not _rarely(draw):
         return draw(st.sampled_from(sorted(names)))
     return draw(st.sampled_from(pool))
 
@@ -92,11 +98,10 @@ def _row(draw: st.DrawFn, tree: Tree, table: str) -> list[str | None]:
         return [draw(values.any_text_values())]
     row: list[str | None] = []
     for column in found.columns:
-        from modelcheck._domain.types import parse_type
-
-        typ = parse_type(column.type)
-        value = draw(st.one_of(values.values_for(typ), values.any_text_values(), st.none()))
-        row.append(value)
+        if _rarely(draw):
+            row.append(draw(st.one_of(st.none(), values.any_text_values())))
+        else:
+            row.append(draw(values.values_for(parse_type(column.type))))
     return row
 
 
@@ -123,15 +128,16 @@ def operation(draw: st.DrawFn, tree: Tree) -> dict[str, Any]:
             )
         )
     )
-    if kind == "create_table" or (not tables and kind != "drop_index"):
-        columns = [_column_spec(draw)]
-        for name in draw(st.lists(st.sampled_from(_COLUMN_NAMES), max_size=2)):
-            columns.append(_column_spec(draw, name))
-        return {
-            "op": "create_table",
-            "table": draw(st.sampled_from(_OBJECT_NAMES)),
-            "columns": columns,
-        }
+    if kind == "drop_index" and not tree.indexes and not _rarely(draw):
+        kind = "create_index"
+    if kind == "create_table" or not tables:
+        names = draw(st.lists(st.sampled_from(_COLUMN_NAMES), min_size=1, max_size=3, unique=True))
+        if _rarely(draw):
+            names.append(names[0])  # duplicate column: 42701
+        columns = [_column_spec(draw, name) for name in names]
+        fresh = [n for n in _OBJECT_NAMES if n not in tree.tables and n not in tree.indexes]
+        pool = _OBJECT_NAMES if _rarely(draw) or not fresh else tuple(fresh)
+        return {"op": "create_table", "table": draw(st.sampled_from(pool)), "columns": columns}
     table = _existing(draw, tables, _OBJECT_NAMES)
     found = tree.tables.get(table)
     column_names = [c.name for c in found.columns] if found else []
@@ -189,7 +195,7 @@ def operations(draw: st.DrawFn, tree: Tree, max_size: int = 4) -> list[dict[str,
             tree = ddl.APPLY[op["op"]](tree, op)
         except DomainError:
             break  # the migration fails here; later operations never run
-    if draw(st.integers(0, 19)) == 0:
+    if _rarely(draw) and _rarely(draw):
         ops.append(draw(st.sampled_from(_MALFORMED)))
     return ops
 

@@ -267,7 +267,12 @@ class Model:
         if merge.is_ancestor(parents, target.head, source.head):
             target.tree = target.recorded = merge.apply_tree(target.tree, theirs.tree)
             target.head, target.version = theirs.key.identifier, theirs.version
-            return Predicted("merge", merge_kind="fast_forward", version=target.version)
+            return Predicted(
+                "merge",
+                merge_kind="fast_forward",
+                identifier=theirs.key.identifier,
+                version=target.version,
+            )
         common = merge.ancestors(parents, source.head) & merge.ancestors(parents, target.head)
         base = self.commits[max(common, key=self._commit_rank)]
         merged = merge.merge_trees(base.tree, head.tree, theirs.tree)
