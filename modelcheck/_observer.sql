@@ -3,7 +3,7 @@
 -- the store's functions, so a wrong target cannot hide its mistakes from it.
 CREATE SCHEMA IF NOT EXISTS modelcheck_observe;
 
-CREATE OR REPLACE FUNCTION modelcheck_observe.trees(excluded text[])
+CREATE OR REPLACE FUNCTION modelcheck_observe.trees(excluded text[], with_rows boolean DEFAULT true)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog
@@ -33,7 +33,11 @@ BEGIN
               INTO cols
               FROM pg_attribute a
              WHERE a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped;
-            IF cols IS NULL THEN
+            IF NOT with_rows THEN
+                -- Another session's open DDL may hold this table's lock: the catalog
+                -- can still be read (MVCC), its rows cannot without waiting.
+                rows := '[]';
+            ELSIF cols IS NULL THEN
                 EXECUTE format('SELECT coalesce(jsonb_agg(''[]''::jsonb), ''[]'') FROM %I.%I',
                                ns.nspname, rel.relname) INTO rows;
             ELSE
@@ -76,7 +80,7 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION modelcheck_observe.snapshot(excluded text[])
+CREATE OR REPLACE FUNCTION modelcheck_observe.snapshot(excluded text[], with_rows boolean DEFAULT true)
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog
@@ -109,5 +113,5 @@ SELECT jsonb_build_object(
                    'branch', b.identifier, 'checksum', m.checksum, 'status', m.status))
           FROM vstore.migrations m
           LEFT JOIN vstore.branches b ON b.pk = m.branch_pk), '[]'),
-    'trees', modelcheck_observe.trees(excluded))
+    'trees', modelcheck_observe.trees(excluded, with_rows))
 $$;

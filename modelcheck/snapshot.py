@@ -68,14 +68,17 @@ def _schema_name(pk: int | None) -> str | None:
     return None if pk is None else f"wt_{pk}"
 
 
-def _observed_tree(tree: Tree) -> Tree:
+def _observed_tree(tree: Tree, rows: bool) -> Tree:
     return Tree(
-        {n: Table(n, t.columns, sorted_rows(t.rows)) for n, t in tree.tables.items()},
+        {
+            n: Table(n, t.columns, sorted_rows(t.rows) if rows else ())
+            for n, t in tree.tables.items()
+        },
         dict(tree.indexes),
     )
 
 
-def from_model(model: Model) -> Snapshot:
+def from_model(model: Model, *, rows: bool = True) -> Snapshot:
     """What the database must hold when the model is right."""
     from modelcheck._domain.hashing import tree_hash
 
@@ -94,7 +97,7 @@ def from_model(model: Model) -> Snapshot:
             tree_hash(b.recorded),
         )
         if b.status == "active" and schema is not None:
-            trees[schema] = _observed_tree(b.tree)
+            trees[schema] = _observed_tree(b.tree, rows)
     commits = {
         i: CommitRow(c.key.pk, c.key.id, c.branch, c.parents, c.message, c.schema_hash, c.version)
         for i, c in model.commits.items()
@@ -193,20 +196,24 @@ def from_document(doc: Mapping[str, Any]) -> Snapshot:
     return Snapshot(branches, commits, migrations, trees)
 
 
-_QUERY = b"SELECT modelcheck_observe.snapshot(%s)::text"
+_QUERY = b"SELECT modelcheck_observe.snapshot(%s, %s)::text"
 
 
 async def read_snapshot(
-    conn: psycopg.AsyncConnection[Any], store_schemas: tuple[str, ...]
+    conn: psycopg.AsyncConnection[Any], store_schemas: tuple[str, ...], *, rows: bool = True
 ) -> Snapshot:
-    """Read the committed database state in one round trip."""
-    cursor = await conn.execute(_QUERY, (list(store_schemas),), prepare=True)
+    """Read the committed database state in one round trip.
+
+    ``rows=False`` reads everything but table rows: it never waits for another
+    session's locks, so it is safe while transactions are open.
+    """
+    cursor = await conn.execute(_QUERY, (list(store_schemas), rows), prepare=True)
     row = await cursor.fetchone()
     assert row is not None
     return from_document(json.loads(row[0]))
 
 
 def read_snapshot_sync(conn: psycopg.Connection[Any], store_schemas: tuple[str, ...]) -> Snapshot:
-    row = conn.execute(_QUERY, (list(store_schemas),)).fetchone()
+    row = conn.execute(_QUERY, (list(store_schemas), True)).fetchone()
     assert row is not None
     return from_document(json.loads(row[0]))
