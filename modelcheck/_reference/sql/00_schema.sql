@@ -34,10 +34,11 @@ CREATE TABLE vstore.commits (
     tree        jsonb NOT NULL
 );
 
--- head_pk is set in the same transaction that creates the commit it points at.
+-- Checked per statement; only install (90_init.sql) defers it, main and its root commit
+-- pointing at each other.
 ALTER TABLE vstore.branches
     ADD CONSTRAINT branches_head_pk_fkey FOREIGN KEY (head_pk) REFERENCES vstore.commits (pk)
-    DEFERRABLE INITIALLY DEFERRED;
+    DEFERRABLE INITIALLY IMMEDIATE;
 
 CREATE TABLE vstore.commit_parents (
     commit_pk bigint NOT NULL REFERENCES vstore.commits (pk),

@@ -8,6 +8,7 @@ DECLARE
     root_pk bigint;
     digest text;
 BEGIN
+    SET CONSTRAINTS vstore.branches_head_pk_fkey DEFERRED;
     CREATE SCHEMA wt_1;
     digest := vstore.tree_hash('wt_1');
     INSERT INTO vstore.branches (identifier, parent_pk, head_pk, status, version, schema_name,
