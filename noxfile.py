@@ -70,3 +70,15 @@ def bench(session: nox.Session) -> None:
     install_project(session)
     session.install("py-spy")
     session.run("python", "-m", "modelcheck", "bench", *session.posargs)
+
+
+@nox.session
+def stress(session: nox.Session) -> None:
+    """Stress the target with parallel workers and check the history (docs/stress.md).
+
+    Off by default (a minute of load). Arguments go to ``python -m modelcheck stress``,
+    e.g. ``nox -s stress -- --workers 64 --duration 60s --html stress.html``.
+    """
+    install_project(session, "test")
+    args = session.posargs or ["--workers", "32", "--duration", "60s"]
+    session.run("python", "-m", "modelcheck", "stress", *args)
