@@ -99,6 +99,7 @@ def test_migrate_commit_branch_and_merge(dsn: str) -> None:
     assert len(log) == 4
     assert again.kind == "up_to_date"
     assert (forward.kind, forward.version) == ("fast_forward", "0.3.0")
+    assert forward.commit == merged.commit
 
 
 def test_rollback_restores_the_dropped_column(dsn: str) -> None:

@@ -439,7 +439,7 @@ class SQLAlchemyTarget:
             if s in from_target:
                 return MergeResult("up_to_date", None, ours_branch.version)
             from_source = _ancestors(graph, s)
-            _, theirs_hash, theirs_version, theirs = await _commit_row(conn, s)
+            theirs_id, theirs_hash, theirs_version, theirs = await _commit_row(conn, s)
             if t in from_source:
                 await _ddl.move_tree(conn, ours_branch.schema, theirs)
                 await fetch(
@@ -453,7 +453,9 @@ class SQLAlchemyTarget:
                         tree=_trees.to_json(theirs),
                     ),
                 )
-                return MergeResult("fast_forward", None, theirs_version)
+                ((id_,),) = await fetch(conn, select(commits.c.id).where(commits.c.pk == s))
+                head = TrinityId(s, id_, theirs_id)
+                return MergeResult("fast_forward", head, theirs_version)
             _, _, _, base = await _commit_row(conn, max(from_source & from_target))
             merged = _trees.merge_trees(base, ours, theirs)
             await _ddl.move_tree(conn, ours_branch.schema, merged)
