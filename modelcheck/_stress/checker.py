@@ -25,7 +25,7 @@ import attrs
 from modelcheck import diff
 from modelcheck._domain import hashing, versions
 from modelcheck._domain.errors import DomainError
-from modelcheck._domain.model import Kind, Model, Predicted
+from modelcheck._domain.model import Branch, Kind, Model, Predicted
 from modelcheck._domain.tree import Tree
 from modelcheck._stress.history import Call, trinity_of
 from modelcheck.snapshot import Snapshot, from_model
@@ -114,20 +114,49 @@ def call_args(call: Call) -> tuple[Any, ...]:
     return call.args
 
 
-def fast_clone(model: Model) -> Model:
+def fast_clone(model: Model, mutable: Iterable[str] | None = None) -> Model:
     """A copy sharing what the model never mutates: commits, trees and operation lists.
 
-    Branches and migrations are copied (their head, status and trees move); a new
-    entity's :class:`Key` is bound in the step that creates it, before any copy.
+    Branches and migrations are copied (their head, status and trees move), only
+    those named in ``mutable`` when given (``branch:<name>``, ``migration:<name>``);
+    a new entity's :class:`Key` is bound in the step that creates it, before any copy.
     """
+    if mutable is None:
+        branches = {k: _copy_branch(b) for k, b in model.branches.items()}
+        migrations = {k: copy.copy(m) for k, m in model.migrations.items()}
+    else:
+        branches, migrations = dict(model.branches), dict(model.migrations)
+        for node in mutable:
+            kind, _, name = node.partition(":")
+            if kind == "branch" and name in branches:
+                branches[name] = _copy_branch(branches[name])
+            elif kind == "migration" and name in migrations:
+                migrations[name] = copy.copy(migrations[name])
     return Model(
-        branches={k: copy.copy(b) for k, b in model.branches.items()},
+        branches=branches,
         commits=dict(model.commits),
-        migrations={k: copy.copy(m) for k, m in model.migrations.items()},
+        migrations=migrations,
         seen_pks={k: set(v) for k, v in model.seen_pks.items()},
         seen_ids=set(model.seen_ids),
         order=dict(model.order),
     )
+
+
+def _copy_branch(b: Branch) -> Branch:
+    return Branch(b.key, b.parent, b.head, b.status, b.version, b.tree, b.recorded)
+
+
+def _mutable(model: Model, call: Call) -> list[str]:
+    """What ``call`` may change in ``model`` (so a clone copies only that)."""
+    op, args = call.operation, call.args
+    if op in ("commit", "delete_branch", "apply_migration"):
+        return [f"branch:{args[0]}"]
+    if op == "merge":
+        return [f"branch:{args[1]}"]
+    if op == "rollback_migration":
+        migration = model.migrations.get(str(args[0]))
+        return [] if migration is None else [f"branch:{migration.branch}", f"migration:{args[0]}"]
+    return []
 
 
 def _problems(predicted: Predicted, result: Any) -> list[str]:
@@ -340,7 +369,11 @@ def search(
             for i in _frontier(ops, applied):
                 call = ops[i]
                 if call.operation in _READS or call.status == "error":
-                    probe = model if call.operation in _READS else fast_clone(model)
+                    probe = (
+                        model
+                        if call.operation in _READS
+                        else fast_clone(model, _mutable(model, call))
+                    )
                     if step(probe, call) is None:
                         applied |= 1 << i
                         path = (call.index, path)
@@ -367,7 +400,7 @@ def search(
         tried = []
         for i in _frontier(ops, applied):
             call = ops[i]
-            clone = model if call.operation in _READS else fast_clone(model)
+            clone = model if call.operation in _READS else fast_clone(model, _mutable(model, call))
             problem = step(clone, call)
             if problem is None:
                 children.append((applied | 1 << i, clone, (call.index, path), depth + 1))
