@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 from uuid import UUID
 
@@ -321,14 +321,16 @@ class _Fingerprints:
         self._trees[id(tree)] = (tree, key)
         return key
 
-    def model(self, model: Model) -> object:
-        return (
-            tuple(
-                (n, b.head, b.status, b.version, self.tree(b.tree), self.tree(b.recorded))
-                for n, b in model.branches.items()
-            ),
-            tuple((n, m.status) for n, m in model.migrations.items()),
-        )
+    def model(self, model: Model, branches: Iterable[str]) -> object:
+        """The state of ``branches`` (those a partition's calls touch) and of migrations."""
+        parts = []
+        for name in branches:
+            b = model.branches.get(name)
+            if b is not None:
+                parts.append(
+                    (name, b.head, b.status, b.version, self.tree(b.tree), self.tree(b.recorded))
+                )
+        return (tuple(parts), tuple((n, m.status) for n, m in model.migrations.items()))
 
 
 @attrs.define
@@ -339,21 +341,31 @@ class _Failure:
     final: str | None = None
 
 
-def search(
+def search(  # noqa: PLR0915 (one search loop, read as a whole)
     calls: Sequence[Call],
     start: Model,
     bound: int = DEFAULT_BOUND,
-    goal: Callable[[Model], str | None] | None = None,
+    goal: _FinalState | None = None,
 ) -> tuple[Verdict, int, tuple[int, ...], Model | None, _Failure]:
     """Depth-first search for a serial order of ``calls`` (see the module docstring).
 
-    ``goal`` checks a complete order's final model (e.g. against the database's final
-    state) and says how it differs; a complete order that fails it is backtracked.
+    ``goal`` is the database's final state: a complete order must end in it, and a
+    branch is compared as soon as every call touching it is placed (early pruning).
+    Candidates are tried in completion order: calls serialised by a lock usually
+    complete in the order they ran.
     """
     ops = sorted((c for c in calls if not c.aborted), key=lambda c: (c.invoke, c.index))
     n = len(ops)
     full = (1 << n) - 1
     fps = _Fingerprints()
+    names = sorted(
+        {n.split(":", 1)[1] for c in ops for n in touches(c, {}) if n.startswith("branch:")}
+    )
+    masks: dict[str, int] = defaultdict(int)
+    for i, c in enumerate(ops):
+        for node in touches(c, {}):
+            if node.startswith("branch:"):
+                masks[node.split(":", 1)[1]] |= 1 << i
     seen: set[tuple[int, object]] = set()
     failure = _Failure()
     # A stack of (applied bitmask, model, path as a linked list, depth).
@@ -389,7 +401,7 @@ def search(
             if explored > bound:
                 return "unknown", explored, (), None, failure
             continue
-        key = (applied, fps.model(model))
+        key = (applied, fps.model(model, names))
         if key in seen:
             continue
         seen.add(key)
@@ -398,10 +410,16 @@ def search(
             return "unknown", explored, (), None, failure
         children = []
         tried = []
-        for i in _frontier(ops, applied):
+        for i in sorted(_frontier(ops, applied), key=lambda i: ops[i].complete):
             call = ops[i]
             clone = model if call.operation in _READS else fast_clone(model, _mutable(model, call))
             problem = step(clone, call)
+            if problem is None and goal is not None:
+                done = applied | 1 << i
+                for node in _mutable(clone, call):
+                    name = node.split(":", 1)[1]
+                    if node.startswith("branch:") and done & masks[name] == masks[name]:
+                        problem = problem or goal.branch_problem(clone, name)
             if problem is None:
                 children.append((applied | 1 << i, clone, (call.index, path), depth + 1))
             else:
@@ -416,9 +434,11 @@ def _frontier(ops: Sequence[Call], applied: int) -> list[int]:
     """Unapplied calls no unapplied call completed before (ops sorted by invoke)."""
     out: list[int] = []
     horizon = float("inf")
-    for i, call in enumerate(ops):
+    low = (~applied & (applied + 1)).bit_length() - 1  # the first unapplied call
+    for i in range(low, len(ops)):
         if applied >> i & 1:
             continue
+        call = ops[i]
         if call.invoke > horizon:
             break
         out.append(i)
@@ -479,7 +499,7 @@ def check(
         if any(c.status == "indeterminate" for c in group):
             results.append(PartitionResult(nodes, indices, "unknown", 0))
             continue
-        goal = _final_goal(nodes, final) if final is not None else None
+        goal = _FinalState(nodes, final) if final is not None else None
         verdict, explored, order, model, failure = search(group, fast_clone(base), bound, goal)
         results.append(PartitionResult(nodes, indices, verdict, explored, order, model))
         if verdict == "unknown":
@@ -523,16 +543,32 @@ def _project(snapshot: Snapshot, nodes: Sequence[str]) -> Snapshot:
     )
 
 
-def _final_goal(nodes: Sequence[str], final: Snapshot) -> Callable[[Model], str | None]:
-    expected_db = _project(final, nodes)
+class _FinalState:
+    """The database's final state as a search goal for one partition."""
 
-    def goal(model: Model) -> str | None:
-        mine = _project(from_model(model), nodes)
-        if mine == expected_db:
-            return None
-        return diff.render(mine, expected_db)
+    def __init__(self, nodes: Sequence[str], final: Snapshot) -> None:
+        self.nodes = nodes
+        self.final = final
+        self.expected = _project(final, nodes)
 
-    return goal
+    def __call__(self, model: Model) -> str | None:
+        mine = _project(from_model(model), self.nodes)
+        return None if mine == self.expected else diff.render(mine, self.expected)
+
+    def branch_problem(self, model: Model, name: str) -> str | None:
+        """How branch ``name`` (row and tree) differs from the final state, or None."""
+        mine = from_model(Model(branches={name: model.branches[name]}))
+        row = mine.branches[name]
+        if row != self.final.branches.get(name):
+            return f"branch {name!r} does not end as in the database"
+        schema = row.schema_name
+        if (
+            row.status == "active"
+            and schema is not None
+            and mine.trees.get(schema) != self.final.trees.get(schema)
+        ):
+            return f"branch {name!r}'s working tree does not end as in the database"
+        return None
 
 
 def _nodes_text(nodes: Sequence[str]) -> str:
