@@ -324,12 +324,17 @@ def run_machine(
             examples=coverage.examples,
             steps=coverage.steps,
             rules=dict(coverage.rules),
+            outcomes=dict(coverage.outcomes),
             preconditions={k: dict(v) for k, v in coverage.preconditions.items()},
         )
         environment.results[name] = result
         print(f"{name}: {coverage.report()}")
     never = sorted(rule_names(machine) - set(coverage.rules) - {"start_on_main"})
-    if never:
+    if never and environment.profile == "dev":
+        # A dev run is a quick look; only full runs (ci, weekly) must reach every rule.
+        print(f"{name}: rules that did not run in this short dev run: {', '.join(never)}")
+        result["rules_not_run"] = never
+    elif never:
         result.update(outcome="failed", error="CoverageError")
         raise CoverageError(
             f"{name}: rules that never ran: {', '.join(never)}. To fix this, "

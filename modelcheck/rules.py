@@ -107,9 +107,11 @@ class MigrationRules(DomainMachine):
     @rule(identifier=DomainMachine.migrations, branch=DomainMachine.branches, data=st.data())
     def reapply_migration(self, identifier: str, branch: str, data: st.DataObject) -> None:
         """Apply a used identifier again: same operations, or changed ones."""
-        recorded = self.model.migrations[identifier].operations
+        # Under concurrency the bundle may hold an identifier whose transaction rolled back.
+        known = self.model.migrations.get(identifier)
         changed = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
-        operations = recorded if data.draw(st.booleans(), label="same") else changed
+        same = known is not None and data.draw(st.booleans(), label="same")
+        operations = known.operations if same and known is not None else changed
         self.run("apply_migration", branch, identifier, operations)
 
     @precondition(lambda self: self.has_applied_migration())

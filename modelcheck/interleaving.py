@@ -1,0 +1,408 @@
+"""Interleaved multi-connection rules: deterministic, shrinkable concurrency checking.
+
+Several connections per example, transactions left open across steps, each statement
+its own Hypothesis step. A statement is sent without waiting; :meth:`settle` drives
+the machine's event loop and asks Postgres, like its own isolation tester, whether a
+waiting session is blocked by one of ours (``pg_isolation_test_session_is_blocked``).
+A blocked statement stays pending; its connection gets no new statement until a
+commit or rollback elsewhere releases it. A step settles only when every pending
+statement has been continuously blocked for longer than ``deadlock_timeout`` (so the
+deadlock detector has run and its victim is the same on every replay); a wait that is
+neither a result nor a detected block within :data:`UNDETECTABLE_WAIT_S` fails the run.
+
+The oracle (:mod:`modelcheck._serial`) then checks that the committed database state
+is the model after some serial order of the committed transactions that reproduces
+every observed result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any, Final
+
+import attrs
+import psycopg
+from hypothesis import note
+from hypothesis import strategies as st
+from hypothesis.stateful import initialize, precondition, rule
+
+from modelcheck import _serial, diff
+from modelcheck._domain.errors import TRANSACTION_ABORTS, DomainError
+from modelcheck._domain.model import Predicted
+from modelcheck._target import CommitResult, MergeResult, MigrationResult, TrinityId
+from modelcheck.errors import ModelcheckError, StateMismatch
+from modelcheck.machine import SESSION_SETTINGS, Step, replay_hint
+from modelcheck.rules import DomainMachine
+from modelcheck.snapshot import from_model, read_snapshot
+
+ISOLATION_LEVELS: Final = ("read committed", "repeatable read", "serializable")
+#: A pending statement must stay blocked this long before a step counts as settled:
+#: longer than deadlock_timeout, so the detector has run for it.
+SETTLE_BLOCKED_S: Final = 0.08
+UNDETECTABLE_WAIT_S: Final = 20.0
+_POLL_S: Final = 0.002
+READS: Final = frozenset({"log", "resolve", "verify"})
+
+
+class UndetectableWait(ModelcheckError, AssertionError):
+    """A statement neither finished nor showed as blocked by one of our sessions."""
+
+
+@attrs.define
+class Txn:
+    """One transaction as observed: its statements and outcomes, in order."""
+
+    session: int
+    isolation: str | None  # None: a single autocommit statement
+    ops: list[_serial.Observed] = attrs.field(factory=list)
+    aborted: bool = False
+    number: int = 0
+
+    @property
+    def checks_reads(self) -> bool:
+        """Reads are checked against a serial order only where the level promises one."""
+        return self.isolation in (None, "serializable")
+
+
+@attrs.define
+class Pending:
+    task: asyncio.Task[Any]
+    operation: str
+    args: tuple[Any, ...]
+    step: int
+    blocked_since: float | None = None
+
+
+@attrs.define
+class Session:
+    index: int
+    conn: psycopg.AsyncConnection[Any]
+    pid: int
+    txn: Txn | None = None
+    pending: Pending | None = None
+
+
+def _created_identifier(result: Any) -> str | None:
+    if isinstance(result, TrinityId):
+        return result.identifier
+    if isinstance(result, CommitResult):
+        return result.commit.identifier
+    if isinstance(result, MigrationResult):
+        return result.migration.identifier
+    if isinstance(result, MergeResult) and result.commit is not None:
+        return result.commit.identifier
+    return None
+
+
+class InterleavedMachine(DomainMachine):
+    """Mix domain rule classes into this to run them on 2-4 interleaved connections.
+
+    The domain rules call :meth:`run` unchanged; here it sends the statement on the
+    current connection (``use_connection`` switches) inside that connection's open
+    transaction, if any.
+    """
+
+    monotonic_pks = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Set before the base class reads the initial state through check_state().
+        self.sessions: list[Session] = []
+        self.current = 0
+        self.committed: list[Txn] = []
+        self.timeline: list[tuple[int, int, str]] = []
+        self._pending_txn: dict[int, Txn] = {}
+        super().__init__(*args, **kwargs)
+        self.oracle = _serial.Oracle(self.model)
+        self.admin = self.loop.run_until_complete(
+            psycopg.AsyncConnection.connect(self.database.dsn, autocommit=True)
+        )
+        admin = self.admin
+        self._cleanup.callback(lambda: self.loop.run_until_complete(admin.close()))
+        self._txn_numbers = 0
+
+    # -- sessions ------------------------------------------------------------------------
+
+    @initialize(count=st.integers(2, 4))
+    def open_connections(self, count: int) -> None:
+        for index in range(count):
+            conn = self.connect()
+            self.sessions.append(Session(index, conn, conn.info.backend_pid))
+        self.coverage.rules["open_connections"] += 1
+
+    def teardown(self) -> None:
+        for session in self.sessions:
+            if session.pending is not None:
+                session.pending.task.cancel()
+        super().teardown()
+
+    def _session(self) -> Session:
+        return self.sessions[self.current]
+
+    def has_idle_session(self) -> bool:
+        return any(s.pending is None for s in self.sessions)
+
+    def current_is_free(self) -> bool:
+        return bool(self.sessions) and self._session().pending is None
+
+    def current_in_transaction(self) -> bool:
+        return self.current_is_free() and self._session().txn is not None
+
+    def current_outside_transaction(self) -> bool:
+        return self.current_is_free() and self._session().txn is None
+
+    # -- rules -----------------------------------------------------------------------------
+
+    @precondition(lambda self: self.has_idle_session())
+    @rule(index=st.integers(0, 3), level=st.sampled_from((None, *ISOLATION_LEVELS)))
+    def use_connection(self, index: int, level: str | None) -> None:
+        """Switch the connection the next statements go to (pending ones are skipped);
+        one outside a transaction begins one at ``level`` (None: stay in autocommit)."""
+        free = [s.index for s in self.sessions if s.pending is None]
+        self.current = free[index % len(free)]
+        self.coverage.rules["use_connection"] += 1
+        if level is not None and self._session().txn is None:
+            self._begin(level)
+
+    @precondition(lambda self: self.current_outside_transaction())
+    @rule(level=st.sampled_from(ISOLATION_LEVELS))
+    def begin(self, level: str) -> None:
+        self.coverage.rules["begin"] += 1
+        self._begin(level)
+
+    def _begin(self, level: str) -> None:
+        session = self._session()
+        self._txn_numbers += 1
+        session.txn = Txn(session.index, level, number=self._txn_numbers)
+        statement = {
+            "read committed": b"BEGIN ISOLATION LEVEL READ COMMITTED",
+            "repeatable read": b"BEGIN ISOLATION LEVEL REPEATABLE READ",
+            "serializable": b"BEGIN ISOLATION LEVEL SERIALIZABLE",
+        }[level]
+        self.await_(session.conn.execute(statement))
+        self.coverage.outcomes[f"begin {level}"] += 1
+        self._record(session.index, f"BEGIN {level.upper()}")
+
+    @precondition(lambda self: self.current_in_transaction())
+    @rule()
+    def commit_transaction(self) -> None:
+        self._end(b"COMMIT")
+
+    @precondition(lambda self: self.current_in_transaction())
+    @rule()
+    def rollback_transaction(self) -> None:
+        self._end(b"ROLLBACK")
+
+    def _end(self, statement: bytes) -> None:
+        session = self._session()
+        txn = session.txn
+        assert txn is not None
+        name = "commit_transaction" if statement == b"COMMIT" else "rollback_transaction"
+        self.coverage.rules[name] += 1
+        number = len(self.steps) + 1
+        self.steps.append(Step(number, session.index, statement.decode().lower(), (), ""))
+        outcome = "ok"
+        try:
+            self.await_(session.conn.execute(statement))
+        except psycopg.Error as error:
+            txn.aborted = True
+            outcome = f"error {error.sqlstate}"
+        session.txn = None
+        if statement == b"ROLLBACK" or txn.aborted:
+            txn.aborted = True
+            outcome = outcome if outcome != "ok" else "rolled back"
+            self.coverage.outcomes["transaction aborted"] += 1
+        else:
+            self.committed.append(txn)
+            self.oracle.commit(txn.ops, txn.checks_reads, f"t{txn.number}@c{txn.session}")
+            self.coverage.outcomes["transaction committed"] += 1
+        self.steps[-1].outcome = outcome
+        self._record(session.index, f"{statement.decode()} -> {outcome}")
+        self.settle()
+        self.check_state(self.steps[-1])
+
+    # -- the statement path the domain rules use -----------------------------------------
+
+    def run(self, operation: str, *args: Any) -> Predicted | None:
+        session = self._session()
+        rule_name = sys._getframe(1).f_code.co_name
+        self.coverage.rules[rule_name] += 1
+        self.coverage.steps += 1
+        if session.pending is not None:  # pragma: no cover - preconditions prevent it
+            raise AssertionError("a statement was sent on a connection that is waiting")
+        if session.txn is None:
+            self._txn_numbers += 1
+            txn = Txn(session.index, None, number=self._txn_numbers)
+        else:
+            txn = session.txn
+        number = len(self.steps) + 1
+        step = Step(number, session.index, operation, args, "sent")
+        self.steps.append(step)
+        note(step.describe())
+        task = self.loop.create_task(getattr(self.target, operation)(session.conn, *args))
+        session.pending = Pending(task, operation, args, number)
+        self._pending_txn[session.index] = txn
+        self._record(session.index, f"{operation}{_args(args)}")
+        result = self.settle()
+        if session.pending is not None:
+            self.current = next(s.index for s in self.sessions if s.pending is None)
+        self.check_state(step)
+        return result
+
+    def settle(self) -> Predicted | None:
+        """Drive the loop until every statement finished or stays blocked; check results."""
+        deadline = time.monotonic() + UNDETECTABLE_WAIT_S
+        result: Predicted | None = None
+        while True:
+            tasks = [s.pending.task for s in self.sessions if s.pending is not None]
+            if tasks:
+                # Returns as soon as every statement is done, else after one poll interval.
+                self.loop.run_until_complete(asyncio.wait(tasks, timeout=_POLL_S))
+            waiting = [s for s in self.sessions if s.pending is not None]
+            for session in waiting:
+                pending = session.pending
+                assert pending is not None
+                if pending.task.done():
+                    created = self._complete(session, pending)
+                    if session.index == self.current:
+                        result = created
+            waiting = [s for s in self.sessions if s.pending is not None]
+            if not waiting:
+                return result
+            now = time.monotonic()
+            pids = [s.pid for s in self.sessions]
+            for session in waiting:
+                pending = session.pending
+                assert pending is not None
+                others = [p for p in pids if p != session.pid]
+                if self._is_blocked(session.pid, others):
+                    pending.blocked_since = pending.blocked_since or now
+                else:
+                    pending.blocked_since = None
+            if all(
+                s.pending is not None
+                and s.pending.blocked_since is not None
+                and now - s.pending.blocked_since > SETTLE_BLOCKED_S
+                for s in waiting
+            ):
+                for session in waiting:
+                    assert session.pending is not None
+                    if session.pending.step == len(self.steps):
+                        self.steps[-1].outcome = "blocked"
+                        self.coverage.outcomes["statement blocked"] += 1
+                        self._record(session.index, "… blocked")
+                return result
+            if now > deadline:
+                raise UndetectableWait(
+                    f"Statements on connections {[s.index for s in waiting]} neither "
+                    f"finished nor showed as blocked by our sessions within "
+                    f"{UNDETECTABLE_WAIT_S:.0f} s. To fix this, either: find what they wait "
+                    "for (pg_locks, pg_stat_activity), or make the target's locks visible "
+                    "to pg_blocking_pids (no sleeps, no external waits)."
+                )
+
+    def _is_blocked(self, pid: int, others: list[int]) -> bool:
+        cursor = self.loop.run_until_complete(
+            self.admin.execute(
+                "SELECT pg_catalog.pg_isolation_test_session_is_blocked(%s, %s)",
+                (pid, others),
+                prepare=True,
+            )
+        )
+        row = self.loop.run_until_complete(cursor.fetchone())
+        return bool(row and row[0])
+
+    def _complete(self, session: Session, pending: Pending) -> Predicted | None:
+        """A statement finished: record its outcome in its transaction."""
+        session.pending = None
+        txn = self._pending_txn.pop(session.index)
+        step = self.steps[pending.step - 1]
+        error = pending.task.exception()
+        if error is not None and not isinstance(error, DomainError):
+            raise error
+        if isinstance(error, DomainError):
+            outcome: Any = error
+            text = f"error {error.sqlstate} {error.kind}"
+            if error.sqlstate in TRANSACTION_ABORTS:
+                self.coverage.outcomes[f"abort {error.sqlstate}"] += 1
+        else:
+            outcome = pending.task.result()
+            text = "ok"
+        step.outcome = text if step.outcome == "sent" else f"{step.outcome}, then {text}"
+        self._record(session.index, f"{pending.operation} -> {text}")
+        observed = _serial.Observed(pending.operation, pending.args, outcome)
+        if txn.isolation is None:
+            if error is None or error.sqlstate not in TRANSACTION_ABORTS:
+                self.oracle.commit([observed], True, f"t{txn.number}@c{txn.session}")
+        else:
+            txn.ops.append(observed)
+            if error is not None:
+                txn.aborted = True  # Postgres aborts the whole transaction at once
+        if error is not None:
+            return None
+        identifier = _created_identifier(outcome)
+        return Predicted(pending.operation, identifier=identifier)
+
+    # -- the oracle ----------------------------------------------------------------------
+
+    def check_state(self, step: Step | None = None) -> None:
+        if not self.sessions:
+            super().check_state(step)
+            return
+        quiescent = all(s.txn is None and s.pending is None for s in self.sessions)
+        db = self.await_(read_snapshot(self.admin, self.target.store_schemas, rows=quiescent))
+        verdict = self.oracle.check(lambda model: from_model(model, rows=quiescent) == db)
+        if verdict.outcome == "skipped":
+            return
+        if verdict.outcome == "unknown":
+            self.coverage.outcomes["oracle unknown"] += 1
+            self.oracle.give_up()
+            return
+        if verdict.outcome == "violation":
+            best = verdict.closest
+            detail = verdict.reason
+            if best is not None:
+                detail += "\n" + diff.render(from_model(best, rows=quiescent), db)
+            self._fail_interleaved(step, detail)
+        if verdict.searched:
+            self.coverage.outcomes["serial order searched"] += 1
+        assert verdict.model is not None
+        self.model = verdict.model
+        if quiescent:
+            self.oracle.settle()
+
+    def _fail_interleaved(self, step: Step | None, detail: str) -> None:
+        where = f"after step {step.number}: {step.operation}" if step else "at the start"
+        raise StateMismatch(
+            f"modelcheck: no serial order explains the database {where} "
+            f"(target {self.target.name!r}, machine {type(self).__name__})\n"
+            f"{detail}\n"
+            f"timeline (one column per connection):\n{self.render_timeline()}\n"
+            f"replay: {replay_hint()}"
+        )
+
+    def _record(self, session: int, text: str) -> None:
+        self.timeline.append((len(self.steps), session, text))
+
+    def render_timeline(self) -> str:
+        width = 34
+        lanes = len(self.sessions) or 1
+        header = "step | " + " | ".join(f"c{i}".ljust(width) for i in range(lanes))
+        lines = [header, "-" * len(header)]
+        for number, session, text in self.timeline[-60:]:
+            cells = [""] * lanes
+            shown = text if len(text) <= width else text[: width - 1] + "…"
+            cells[session] = shown
+            lines.append(f"{number:>4} | " + " | ".join(c.ljust(width) for c in cells))
+        return "\n".join(lines)
+
+
+def _args(args: tuple[Any, ...]) -> str:
+    text = "(" + ", ".join(repr(a) for a in args) + ")"
+    return text if len(text) < 40 else text[:39] + "…)"
+
+
+__all__ = ["ISOLATION_LEVELS", "InterleavedMachine", "UndetectableWait"]
+
+_ = SESSION_SETTINGS  # every session opened by connect() carries them (deadlock_timeout)
