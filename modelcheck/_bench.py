@@ -1,0 +1,601 @@
+"""``nox -s bench``: the speed figures of the product, against a baseline from the same run.
+
+Every figure is measured on one server in one process, next to the raw ``SELECT 1``
+round-trip rate of that server (the baseline), so a figure from a busy 2-core CI box
+and one from a laptop compare as ratios even when their absolute values do not.
+
+Figures (each a median over repeats, with min/max and quartiles):
+
+* ``select1`` - raw ``SELECT 1`` round trips per second (sync psycopg): the baseline;
+  ``select1_async`` - the same through an event loop, as the machines run statements;
+* ``reset_checkout`` - :meth:`DatabasePool.checkout` with the pool warm;
+  ``example_start`` - everything an example waits for before its first rule (checkout,
+  connection, first snapshot read and comparison): a machine's constructor;
+* ``snapshot_read`` / ``snapshot_from_model`` / ``check_state`` - reading the database
+  state of a store with a few branches, tables and rows, building the model's snapshot,
+  and the whole per-step comparison;
+* ``machine.<Name>`` - checked steps per second of each machine in ``machines/``
+  (steps that ran on both sides and compared the full state: ``Coverage.steps``);
+* ``bare_machine`` - a Hypothesis state machine without a database: the ceiling;
+* ``memory`` - peak RSS and the traced-memory growth between the two halves of a long run.
+
+Benchmarks are not tests: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib.util
+import json
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import hypothesis
+import psycopg
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    rule,
+    run_state_machine_as_test,
+)
+
+from modelcheck._isolation import DatabasePool
+from modelcheck._server import Server
+from modelcheck._target import Target
+from modelcheck.machine import (
+    SESSION_SETTINGS,
+    DifferentialMachine,
+    MachineEnvironment,
+    installer_for,
+)
+from modelcheck.snapshot import from_model, read_snapshot
+
+REPORT_VERSION: Final = 1
+DEFAULT_REPORT: Final = "bench-report.json"
+#: The machine modules of ``machines/``, in the order the table prints them.
+MACHINE_FILES: Final = (
+    "test_branches.py",
+    "test_commits.py",
+    "test_migrations.py",
+    "test_merges.py",
+    "test_combined.py",
+)
+
+
+@attrs.frozen
+class BenchConfig:
+    """How much work each measurement does; :data:`TINY` is for the test suite."""
+
+    repeats: int = 5
+    select1_queries: int = 2_000
+    reset_examples: int = 20
+    #: Pause between checkouts so the pool's background clones catch up ("warm").
+    reset_gap_s: float = 0.05
+    snapshot_reads: int = 200
+    machine_examples: int = 20
+    machine_steps: int = 25
+    bare_examples: int = 100
+    memory_examples: int = 300
+    machines: tuple[str, ...] = MACHINE_FILES
+    machines_dir: Path | None = None
+
+
+TINY: Final = BenchConfig(
+    repeats=2,
+    select1_queries=20,
+    reset_examples=2,
+    reset_gap_s=0.02,
+    snapshot_reads=3,
+    machine_examples=2,
+    machine_steps=3,
+    bare_examples=3,
+    memory_examples=4,
+    machines=("test_branches.py",),
+)
+
+
+# ------------------------------------------------------------------------------ figures
+
+
+def summarize(samples: Sequence[float], unit: str) -> dict[str, Any]:
+    """Median, spread and the raw samples of one figure."""
+    ordered = sorted(samples)
+    if len(ordered) >= 2:
+        q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+    else:
+        q1 = q3 = ordered[0]
+    return {
+        "unit": unit,
+        "median": statistics.median(ordered),
+        "min": ordered[0],
+        "max": ordered[-1],
+        "q1": q1,
+        "q3": q3,
+        "samples": list(samples),
+    }
+
+
+def _add_ratio(figure: dict[str, Any], baseline_rate: float) -> dict[str, Any]:
+    """Rates as a fraction of the SELECT-1 rate; costs in SELECT-1 round trips."""
+    median = figure.get("median")
+    if median is None:
+        return figure
+    if figure["unit"].endswith("/s"):
+        figure["ratio"] = median / baseline_rate
+        figure["ratio_meaning"] = "x SELECT-1 rate"
+    elif figure["unit"] == "s":
+        figure["ratio"] = median * baseline_rate
+        figure["ratio_meaning"] = "SELECT-1 round trips"
+    return figure
+
+
+# ------------------------------------------------------------------------------ baseline
+
+
+def _select1_rates(dsn: str, config: BenchConfig) -> list[float]:
+    rates = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(10):  # past psycopg's prepare threshold
+            conn.execute("SELECT 1").fetchone()
+        for _ in range(config.repeats):
+            t0 = time.perf_counter()
+            for _ in range(config.select1_queries):
+                conn.execute("SELECT 1").fetchone()
+            rates.append(config.select1_queries / (time.perf_counter() - t0))
+    return rates
+
+
+def _select1_async_rates(dsn: str, config: BenchConfig) -> list[float]:
+    loop = asyncio.new_event_loop()
+    rates = []
+    try:
+        conn = loop.run_until_complete(psycopg.AsyncConnection.connect(dsn, autocommit=True))
+
+        async def one() -> None:
+            cursor = await conn.execute("SELECT 1")
+            await cursor.fetchone()
+
+        try:
+            for _ in range(10):
+                loop.run_until_complete(one())
+            for _ in range(config.repeats):
+                t0 = time.perf_counter()
+                for _ in range(config.select1_queries):
+                    loop.run_until_complete(one())
+                rates.append(config.select1_queries / (time.perf_counter() - t0))
+        finally:
+            loop.run_until_complete(conn.close())
+    finally:
+        loop.close()
+    return rates
+
+
+# ------------------------------------------------------------------------------ machines
+
+
+def load_machine(path: Path) -> type[DifferentialMachine]:
+    """The one DifferentialMachine subclass a ``machines/test_*.py`` file defines."""
+    spec = importlib.util.spec_from_file_location(f"_modelcheck_bench_{path.stem}", path)
+    if spec is None or spec.loader is None:  # pragma: no cover - a missing file fails earlier
+        raise FileNotFoundError(path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, DifferentialMachine)
+        and value.__module__ == module.__name__
+    ]
+    if len(found) != 1:
+        raise LookupError(f"{path}: expected one machine class, found {len(found)}")
+    return found[0]
+
+
+def machines_dir(config: BenchConfig) -> Path:
+    if config.machines_dir is not None:
+        return config.machines_dir
+    here = Path(__file__).resolve().parent.parent / "machines"
+    return here if here.is_dir() else Path.cwd() / "machines"
+
+
+def _settings(examples: int, steps: int) -> hypothesis.settings:
+    return hypothesis.settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def _machine_rate(
+    machine: type[DifferentialMachine], environment: MachineEnvironment, config: BenchConfig
+) -> tuple[float, int, int]:
+    """Checked steps per second of one run, with its step and example counts."""
+    environment.coverage.clear()
+    t0 = time.perf_counter()
+    run_state_machine_as_test(
+        lambda: machine(environment),  # type: ignore[arg-type]
+        settings=_settings(config.machine_examples, config.machine_steps),
+    )
+    took = time.perf_counter() - t0
+    coverage = environment.coverage[machine.__name__]
+    return coverage.steps / took, coverage.steps, coverage.examples
+
+
+def _machine_figure(
+    cls: type[DifferentialMachine],
+    environment: MachineEnvironment,
+    config: BenchConfig,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Steps/s of ``config.repeats`` runs; a run that finds a bug is reported, not counted."""
+    rates: list[float] = []
+    steps: list[int] = []
+    examples: list[int] = []
+    failures: list[str] = []
+    for _ in range(config.repeats):
+        try:
+            rate, n_steps, n_examples = _machine_rate(cls, environment, config)
+        except Exception as exc:  # a bug found is reported, not a crashed bench
+            failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+            progress(f"  run failed, not counted: {failures[-1]}")
+            continue
+        rates.append(rate)
+        steps.append(n_steps)
+        examples.append(n_examples)
+    figure: dict[str, Any] = summarize(rates, "steps/s") if rates else {"unit": "steps/s"}
+    figure["steps_per_run"] = steps
+    figure["examples_per_run"] = examples
+    figure["failed_runs"] = failures
+    return figure
+
+
+class BareMachine(RuleBasedStateMachine):
+    """A Hypothesis machine with no database: the ceiling for any differential machine."""
+
+    items = Bundle("items")
+    steps = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model: dict[str, int] = {}
+
+    @rule(target=items, name=st.text(max_size=8))
+    def add(self, name: str) -> str:
+        BareMachine.steps += 1
+        self.model[name] = len(self.model)
+        return name
+
+    @rule(name=items)
+    def remove(self, name: str) -> None:
+        BareMachine.steps += 1
+        self.model.pop(name, None)
+
+    @rule()
+    def count(self) -> None:
+        BareMachine.steps += 1
+        assert len(self.model) >= 0
+
+
+def _bare_rate(config: BenchConfig) -> float:
+    BareMachine.steps = 0
+    t0 = time.perf_counter()
+    run_state_machine_as_test(
+        BareMachine, settings=_settings(config.bare_examples, config.machine_steps)
+    )
+    return BareMachine.steps / (time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------ reset
+
+
+def _reset_costs(
+    pool: DatabasePool,
+    machine: type[DifferentialMachine],
+    environment: MachineEnvironment,
+    config: BenchConfig,
+) -> tuple[list[float], list[float]]:
+    checkout: list[float] = []
+    start: list[float] = []
+    for _ in range(config.reset_examples):
+        time.sleep(config.reset_gap_s)
+        t0 = time.perf_counter()
+        db = pool.checkout()
+        checkout.append(time.perf_counter() - t0)
+        pool.release(db)
+    for _ in range(config.reset_examples):
+        time.sleep(config.reset_gap_s)
+        t0 = time.perf_counter()
+        instance = machine(environment)
+        start.append(time.perf_counter() - t0)
+        instance.teardown()
+    return checkout, start
+
+
+# ------------------------------------------------------------------------------ snapshot
+
+_COLUMNS: Final = [
+    {"name": "id", "type": "integer", "nullable": False, "default": None},
+    {"name": "name", "type": "text", "nullable": True, "default": None},
+    {"name": "score", "type": "numeric(6,2)", "nullable": True, "default": "0"},
+]
+
+
+def _populate(instance: DifferentialMachine) -> None:
+    """A store with three branches, two tables each, a few rows, commits, an index."""
+    run = instance.run
+    for table in ("users", "orders"):
+        rows = [[str(i), f"n{i}", f"{i}.5"] for i in range(5)]
+        ops = [
+            {"op": "create_table", "table": table, "columns": _COLUMNS},
+            {"op": "insert_rows", "table": table, "rows": rows},
+        ]
+        run("apply_migration", "main", f"0001_{table[:5]}", ops)
+    run(
+        "apply_migration",
+        "main",
+        "0002_index",
+        [
+            {
+                "op": "create_index",
+                "index": "ix",
+                "table": "users",
+                "columns": ["id"],
+                "unique": True,
+            }
+        ],
+    )
+    run("commit", "main", "first")
+    run("create_branch", "feature", "main")
+    run("create_branch", "topic", "feature")
+    run("commit", "feature", "second")
+
+
+def _snapshot_costs(
+    machine: type[DifferentialMachine], environment: MachineEnvironment, config: BenchConfig
+) -> dict[str, list[float]]:
+    holder: list[DifferentialMachine] = []
+
+    @given(st.just(None))
+    @hypothesis.settings(max_examples=1, database=None, deadline=None, phases=[Phase.generate])
+    def populate(_: None) -> None:  # inside a test so that note() works
+        instance = machine(environment)
+        holder.append(instance)
+        _populate(instance)
+
+    populate()
+    instance = holder[0]
+    try:
+        store = instance.target.store_schemas
+        costs: dict[str, list[float]] = {"read": [], "from_model": [], "check_state": []}
+        n = config.snapshot_reads
+        for _ in range(config.repeats):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                instance.await_(read_snapshot(instance.conn, store))
+            t1 = time.perf_counter()
+            for _ in range(n):
+                from_model(instance.model)
+            t2 = time.perf_counter()
+            for _ in range(n):
+                instance.check_state()
+            t3 = time.perf_counter()
+            costs["read"].append((t1 - t0) / n)
+            costs["from_model"].append((t2 - t1) / n)
+            costs["check_state"].append((t3 - t2) / n)
+        snap = instance.read_state()
+        costs["_shape"] = [
+            float(len(snap.branches)),
+            float(sum(len(t.tables) for t in snap.trees.values())),
+            float(sum(len(t.rows) for tree in snap.trees.values() for t in tree.tables.values())),
+        ]
+        return costs
+    finally:
+        instance.teardown()
+
+
+# ------------------------------------------------------------------------------ memory
+
+
+def _memory(
+    machine: type[DifferentialMachine], environment: MachineEnvironment, config: BenchConfig
+) -> dict[str, Any]:
+    """Traced Python memory sampled through one long run; growth between its halves."""
+    samples: list[tuple[int, int]] = []
+    every = max(1, config.memory_examples // 20)
+
+    class Sampled(machine):  # type: ignore[valid-type,misc]
+        def teardown(self) -> None:
+            super().teardown()
+            if self.coverage.examples % every == 0:
+                gc.collect()
+                samples.append((self.coverage.examples, tracemalloc.get_traced_memory()[0]))
+
+    Sampled.__name__ = machine.__name__
+    environment.coverage.clear()
+    tracemalloc.start()
+    try:
+        run_state_machine_as_test(
+            lambda: Sampled(environment),  # type: ignore[arg-type]
+            settings=_settings(config.memory_examples, config.machine_steps),
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    half = len(samples) // 2
+    first = [b for _, b in samples[:half]] or [b for _, b in samples]
+    second = [b for _, b in samples[half:]] or first
+    return {
+        "machine": machine.__name__,
+        "examples": environment.coverage[machine.__name__].examples,
+        "steps": environment.coverage[machine.__name__].steps,
+        "traced_samples": [{"example": e, "bytes": b} for e, b in samples],
+        "traced_first_half_median_bytes": statistics.median(first),
+        "traced_second_half_median_bytes": statistics.median(second),
+        "traced_growth_bytes": statistics.median(second) - statistics.median(first),
+        "traced_peak_bytes": peak,
+        # ru_maxrss is in KiB on Linux
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+
+
+# ------------------------------------------------------------------------------ driver
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def run_bench(
+    server: Server,
+    target: Target,
+    config: BenchConfig = BenchConfig(),  # frozen: a shared default is safe
+    progress: Callable[[str], None] = _progress,
+) -> dict[str, Any]:
+    """Measure every figure on ``server`` with ``target``; the report as a JSON-able dict."""
+    figures: dict[str, dict[str, Any]] = {}
+    progress("SELECT 1 baseline")
+    figures["select1"] = summarize(_select1_rates(server.dsn, config), "queries/s")
+    figures["select1_async"] = summarize(_select1_async_rates(server.dsn, config), "queries/s")
+    directory = machines_dir(config)
+    classes = [load_machine(directory / name) for name in config.machines]
+    snapshot_shape: list[float] = []
+    memory: dict[str, Any] = {}
+    machines: dict[str, dict[str, Any]] = {}
+    with DatabasePool(server, installer_for(target), settings=SESSION_SETTINGS) as pool:
+        environment = MachineEnvironment(target, pool, "bench")
+        reference = classes[-1]
+        progress("reset (warm checkout, example start)")
+        checkout, start = _reset_costs(pool, reference, environment, config)
+        figures["reset_checkout"] = summarize(checkout, "s")
+        figures["example_start"] = summarize(start, "s")
+        progress("snapshot read")
+        costs = _snapshot_costs(reference, environment, config)
+        snapshot_shape = costs.pop("_shape")
+        figures["snapshot_read"] = summarize(costs["read"], "s")
+        figures["snapshot_from_model"] = summarize(costs["from_model"], "s")
+        figures["check_state"] = summarize(costs["check_state"], "s")
+        for cls in classes:
+            progress(f"machine {cls.__name__}")
+            machines[cls.__name__] = _machine_figure(cls, environment, config, progress)
+        # The long run uses a machine that found no bug here (a failure ends a run).
+        healthy = [c for c in classes if not machines[c.__name__]["failed_runs"]]
+        reference = (healthy or classes)[-1]
+        progress(f"memory ({config.memory_examples} examples of {reference.__name__})")
+        try:
+            memory = _memory(reference, environment, config)
+        except Exception as exc:
+            memory = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
+            progress(f"  memory run failed: {memory['error']}")
+    progress("bare machine")
+    figures["bare_machine"] = summarize(
+        [_bare_rate(config) for _ in range(config.repeats)], "steps/s"
+    )
+    baseline = figures["select1"]["median"]
+    for figure in [*figures.values(), *machines.values()]:
+        _add_ratio(figure, baseline)
+    return {
+        "version": REPORT_VERSION,
+        "environment": {
+            "python": sys.version.split()[0],
+            "hypothesis": hypothesis.__version__,
+            "psycopg": psycopg.__version__,
+            "server": server.describe(),
+            "target": target.name,
+            "cpus": _cpu_count(),
+        },
+        "config": {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in attrs.asdict(config).items()
+        },
+        "baseline": {"figure": "select1", "rate": baseline},
+        "figures": figures,
+        "machines": machines,
+        "snapshot_store": dict(
+            zip(("branches", "tables", "rows"), (int(x) for x in snapshot_shape), strict=True)
+        ),
+        "memory": memory,
+    }
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _fmt(figure: dict[str, Any]) -> tuple[str, str, str]:
+    unit = figure["unit"]
+    if unit == "s":
+        value = f"{figure['median'] * 1000:9.3f} ms"
+        spread = f"{figure['min'] * 1000:.3f}-{figure['max'] * 1000:.3f}"
+        ratio = f"{figure['ratio']:8.1f} x SELECT-1"
+    else:
+        value = f"{figure['median']:9.0f} {unit}"
+        spread = f"{figure['min']:.0f}-{figure['max']:.0f}"
+        ratio = f"{figure['ratio']:8.3f} x SELECT-1 rate"
+    return value, spread, ratio
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """The short human summary printed after a run."""
+    rows = [
+        *report["figures"].items(),
+        *(("machine " + k, v) for k, v in report["machines"].items()),
+    ]
+    lines = [f"{'figure':<28} {'median':>17}  {'min-max':<22} ratio"]
+    for name, figure in rows:
+        if "median" not in figure:
+            lines.append(f"{name:<28} no successful run: {figure.get('failed_runs')}")
+            continue
+        value, spread, ratio = _fmt(figure)
+        if figure.get("failed_runs"):
+            ratio += f"  ({len(figure['failed_runs'])} failed runs not counted)"
+        lines.append(f"{name:<28} {value:>17}  {spread:<22} {ratio}")
+    memory = report["memory"]
+    if "error" in memory:
+        lines.append(f"memory: run failed: {memory['error']}")
+    elif memory:
+        lines.append(
+            f"memory: {memory['examples']} examples / {memory['steps']} steps of "
+            f"{memory['machine']}: peak RSS {memory['peak_rss_bytes'] / 2**20:.0f} MiB, "
+            f"traced growth between halves {memory['traced_growth_bytes'] / 1024:+.0f} KiB "
+            f"(traced peak {memory['traced_peak_bytes'] / 2**20:.1f} MiB)"
+        )
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+
+def iter_figures(report: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every figure of a report, machines included, by name."""
+    yield from report["figures"].items()
+    for name, figure in report["machines"].items():
+        yield f"machine.{name}", figure
+
+
+__all__ = [
+    "DEFAULT_REPORT",
+    "TINY",
+    "BenchConfig",
+    "iter_figures",
+    "load_machine",
+    "render_table",
+    "run_bench",
+    "summarize",
+    "write_report",
+]
