@@ -33,3 +33,7 @@ class StateMismatch(ModelcheckError, AssertionError):
 
 class CoverageError(ModelcheckError, AssertionError):
     """A full run ended with a rule that never ran: that part of the store went unchecked."""
+
+
+class TraceError(ModelcheckError, ValueError):
+    """A failure trace cannot be read or replayed (older format, other target, lost machine)."""

@@ -373,14 +373,20 @@ class InterleavedMachine(DomainMachine):
             self.oracle.settle()
 
     def _fail_interleaved(self, step: Step | None, detail: str) -> None:
+        from modelcheck import _trace
+
         where = f"after step {step.number}: {step.operation}" if step else "at the start"
-        raise StateMismatch(
-            f"modelcheck: no serial order explains the database {where} "
+        heading = "no serial order explains the database"
+        trace = _trace.record_failure(self, step, heading, where, detail)
+        message = (
+            f"modelcheck: {heading} {where} "
             f"(target {self.target.name!r}, machine {type(self).__name__})\n"
             f"{detail}\n"
             f"timeline (one column per connection):\n{self.render_timeline()}\n"
-            f"replay: {replay_hint()}"
+            f"{_trace.replay_lines(trace) or f'replay: {replay_hint()}'}"
         )
+        _trace.store_message(trace, message)
+        raise StateMismatch(message)
 
     def _record(self, session: int, text: str) -> None:
         self.timeline.append((len(self.steps), session, text))

@@ -119,6 +119,8 @@ class Step:
     operation: str
     args: tuple[Any, ...]
     outcome: str
+    #: The statement sent, when the machine knows it (traces fill in the rest).
+    sql: str | None = None
 
     def describe(self) -> str:
         shown = ", ".join(repr(a) for a in self.args)
@@ -226,14 +228,19 @@ class DifferentialMachine(RuleBasedStateMachine):
         return self.await_(read_snapshot(self.conn, self.target.store_schemas))  # type: ignore[no-any-return]
 
     def fail(self, step: Step | None, detail: str, heading: str = "result differs") -> None:
+        from modelcheck import _trace
+
         where = f"after step {step.number}: {step.operation}" if step else "at the start"
         history = "\n".join(s.describe() for s in self.steps[-30:])
-        raise StateMismatch(
+        trace = _trace.record_failure(self, step, heading, where, detail)
+        message = (
             f"modelcheck: {heading} {where} (target {self.target.name!r}, "
             f"machine {type(self).__name__})\n{detail}\n"
             f"steps (model vs {self.target.name}):\n{history}\n"
-            f"replay: {replay_hint()}"
+            f"{_trace.replay_lines(trace) or f'replay: {replay_hint()}'}"
         )
+        _trace.store_message(trace, message)
+        raise StateMismatch(message)
 
     # -- comparing results -------------------------------------------------------------
 
