@@ -9,10 +9,12 @@ transactions.
 from __future__ import annotations
 
 from modelcheck.interleaving import InterleavedMachine
-from modelcheck.rules import BranchRules, CommitRules, MergeRules, MigrationRules
+from modelcheck.rules import BranchRules, CommitRules, FocusedRules, MergeRules, MigrationRules
 
 
-class ConcurrencyMachine(InterleavedMachine, MergeRules, MigrationRules, CommitRules, BranchRules):
+class ConcurrencyMachine(
+    InterleavedMachine, FocusedRules, MergeRules, MigrationRules, CommitRules, BranchRules
+):
     """Every domain rule, sent on interleaved connections inside open transactions."""
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from modelcheck.rules import CommitRules, CreateBranchRules, MergeRules, MigrationRules
+from modelcheck.rules import (
+    CommitRules,
+    CreateBranchRules,
+    FocusedRules,
+    MergeRules,
+    MigrationRules,
+)
 
 
-class MergeMachine(MergeRules, MigrationRules, CommitRules, CreateBranchRules):
+class MergeMachine(FocusedRules, MergeRules, MigrationRules, CommitRules, CreateBranchRules):
     """Branches diverge by migrations and commits, then merge back and forth."""
 
 

@@ -24,13 +24,13 @@ from typing import Any, Final
 
 import attrs
 import psycopg
-from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
 from modelcheck import _serial, diff
 from modelcheck._domain.errors import TRANSACTION_ABORTS, DomainError
 from modelcheck._domain.model import Predicted
+from modelcheck._notes import note_step
 from modelcheck._target import CommitResult, MergeResult, MigrationResult, TrinityId
 from modelcheck.errors import ModelcheckError, StateMismatch
 from modelcheck.machine import SESSION_SETTINGS, Step, replay_hint
@@ -239,7 +239,7 @@ class InterleavedMachine(DomainMachine):
         number = len(self.steps) + 1
         step = Step(number, session.index, operation, args, "sent")
         self.steps.append(step)
-        note(step.describe())
+        note_step(step.describe())
         task = self.loop.create_task(getattr(self.target, operation)(session.conn, *args))
         session.pending = Pending(task, operation, args, number)
         self._pending_txn[session.index] = txn

@@ -30,13 +30,13 @@ from typing import Any, ClassVar, Final
 import attrs
 import hypothesis
 import psycopg
-from hypothesis import note
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from modelcheck import diff
 from modelcheck._domain.errors import DomainError
 from modelcheck._domain.model import Kind, Model, Predicted
 from modelcheck._isolation import CleanDatabase, DatabasePool, Installer
+from modelcheck._notes import note_step
 from modelcheck._target import (
     CommitResult,
     Drift,
@@ -208,7 +208,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         ] += 1
         step = Step(number, 0, operation, args, outcome)
         self.steps.append(step)
-        note(step.describe())
+        note_step(step.describe())
         problems = self._compare_outcome(
             operation, args, expected, expected_error, actual, actual_error
         )

@@ -135,3 +135,35 @@ class MergeRules(DomainMachine):
     def merge(self, source: str, into: str) -> Any:
         result = self.run("merge", source, into)
         return _created(result, result.identifier if result else None)
+
+
+class FocusedRules(DomainMachine):
+    """Operations aimed at live branches with arguments that mostly succeed, so runs go
+    deep (merges of merged branches, rollbacks after merges) and, on several
+    connections, contend for the same branch rows."""
+
+    _fresh_migrations = 0
+
+    def active_branches(self) -> list[str]:
+        return sorted(n for n, b in self.model.branches.items() if b.status == "active")
+
+    @rule(data=st.data(), message=st.sampled_from(("work", "fix: ü", " padded ", "🎉")))
+    def commit_live(self, data: st.DataObject, message: str) -> None:
+        branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
+        self.run("commit", branch, message)
+
+    @rule(data=st.data())
+    def migrate_live(self, data: st.DataObject) -> None:
+        branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
+        self._fresh_migrations += 1
+        identifier = f"{9000 + self._fresh_migrations % 1000:04d}_live"
+        operations = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
+        self.run("apply_migration", branch, identifier, operations)
+
+    @precondition(lambda self: self.has_two_active_branches())
+    @rule(data=st.data())
+    def merge_live(self, data: st.DataObject) -> None:
+        names = self.active_branches()
+        source = data.draw(st.sampled_from(names), label="source")
+        into = data.draw(st.sampled_from([n for n in names if n != source]), label="into")
+        self.run("merge", source, into)

@@ -1,0 +1,114 @@
+"""Interleaved connections: blocking is detected, releases are checked, deadlocks are
+decided the same way every time, and the serial-order oracle accepts what the reference
+target does at each isolation level."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from modelcheck._domain.errors import DomainError
+from modelcheck._isolation import DatabasePool
+from modelcheck._reference.target import ReferenceTarget
+from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck.interleaving import InterleavedMachine
+from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
+from modelcheck.rules import BranchRules, CommitRules, MergeRules, MigrationRules
+
+pytestmark = pytest.mark.postgres
+
+
+class Machine(InterleavedMachine, MergeRules, MigrationRules, CommitRules, BranchRules):
+    pass
+
+
+@pytest.fixture(scope="module")
+def environment(
+    modelcheck_server: EmbeddedServer | ExternalServer,
+) -> Iterator[MachineEnvironment]:
+    target = ReferenceTarget()
+    with DatabasePool(modelcheck_server, installer_for(target), settings=SESSION_SETTINGS) as pool:
+        yield MachineEnvironment(target, pool)
+
+
+@pytest.fixture
+def machine(environment: MachineEnvironment) -> Iterator[Machine]:
+    m = Machine(environment)
+    m.open_connections(3)
+    try:
+        yield m
+    finally:
+        m.teardown()
+
+
+def _on(machine: Machine, index: int, level: str | None = None) -> None:
+    machine.current = index
+    if level is not None:
+        machine.begin(level)
+
+
+def test_a_commit_waits_for_the_lock_and_completes_after_release(machine: Machine) -> None:
+    _on(machine, 0, "read committed")
+    assert machine.run("commit", "main", "first") is not None
+    _on(machine, 1, "read committed")
+    assert machine.run("commit", "main", "second") is None  # blocked: no result yet
+    assert machine.sessions[1].pending is not None
+    assert machine.steps[-1].outcome == "blocked"
+    assert machine.current != 1, "a waiting connection gets no new statement"
+    _on(machine, 0)
+    machine.commit_transaction()
+    assert machine.sessions[1].pending is None, "the release completed the waiting commit"
+    _on(machine, 1)
+    machine.commit_transaction()
+    log = machine.model.log("main").values
+    assert len(log) == 3, "both commits are in a linear history"
+
+
+def test_repeatable_read_loser_gets_a_serialization_failure(machine: Machine) -> None:
+    _on(machine, 0, "repeatable read")
+    machine.run("log", "main")  # takes the snapshot
+    _on(machine, 1)
+    machine.run("commit", "main", "concurrent")  # autocommit, commits at once
+    _on(machine, 0)
+    machine.run("commit", "main", "stale")
+    assert "40001" in machine.steps[-1].outcome
+    machine.commit_transaction()  # becomes a rollback
+    assert len(machine.model.log("main").values) == 2
+
+
+def _deadlock(machine: Machine) -> list[str]:
+    machine.run("create_branch", "other", "main")
+    _on(machine, 0, "read committed")
+    machine.run("commit", "main", "a")
+    _on(machine, 1, "read committed")
+    machine.run("commit", "other", "b")
+    _on(machine, 0)
+    machine.run("commit", "other", "a2")  # waits for connection 1
+    _on(machine, 1)
+    machine.run("commit", "main", "b2")  # closes the cycle: the detector picks a victim
+    return [step.outcome for step in machine.steps]
+
+
+def test_a_deadlock_has_the_same_victim_every_time(environment: MachineEnvironment) -> None:
+    outcomes = []
+    for _ in range(3):
+        m = Machine(environment)
+        m.open_connections(2)
+        try:
+            outcomes.append(_deadlock(m))
+        finally:
+            m.teardown()
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert any("40P01" in o for o in outcomes[0]), outcomes[0]
+
+
+def test_an_error_aborts_the_transaction_and_leaves_nothing(machine: Machine) -> None:
+    _on(machine, 0, "serializable")
+    machine.run("create_branch", "gone", "main")
+    machine.run("delete_branch", "main")  # protected: aborts the whole transaction
+    assert "protected_branch" in machine.steps[-1].outcome
+    machine.commit_transaction()
+    assert "gone" not in machine.model.branches
+    with pytest.raises(DomainError):
+        machine.model.log("gone")
