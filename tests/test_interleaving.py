@@ -42,6 +42,10 @@ def machine(environment: MachineEnvironment) -> Iterator[Machine]:
         m.teardown()
 
 
+def _waiting(machine: Machine, index: int) -> bool:
+    return machine.sessions[index].pending is not None
+
+
 def _on(machine: Machine, index: int, level: str | None = None) -> None:
     machine.current = index
     if level is not None:
@@ -53,12 +57,12 @@ def test_a_commit_waits_for_the_lock_and_completes_after_release(machine: Machin
     assert machine.run("commit", "main", "first") is not None
     _on(machine, 1, "read committed")
     assert machine.run("commit", "main", "second") is None  # blocked: no result yet
-    assert machine.sessions[1].pending is not None
+    assert _waiting(machine, 1)
     assert machine.steps[-1].outcome == "blocked"
     assert machine.current != 1, "a waiting connection gets no new statement"
     _on(machine, 0)
     machine.commit_transaction()
-    assert machine.sessions[1].pending is None, "the release completed the waiting commit"
+    assert not _waiting(machine, 1), "the release completed the waiting commit"
     _on(machine, 1)
     machine.commit_transaction()
     log = machine.model.log("main").values
