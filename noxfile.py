@@ -82,3 +82,15 @@ def stress(session: nox.Session) -> None:
     install_project(session, "test")
     args = session.posargs or ["--workers", "32", "--duration", "60s"]
     session.run("python", "-m", "modelcheck", "stress", *args)
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Run the machines against every mutant of the reference; each must be killed.
+
+    Off by default (tens of minutes under the ci profile). Writes
+    ``mutants-report.json`` and ``mutants-report.md``; arguments go to
+    ``python -m modelcheck mutants``, e.g. ``nox -s mutants -- --mutant mutant-main-deletable``.
+    """
+    install_project(session, "test")
+    session.run("python", "-m", "modelcheck", "mutants", *session.posargs)
