@@ -568,6 +568,25 @@ class EmbeddedServer:
 
     stop = close
 
+    def restart(self) -> None:
+        """Fast shutdown (open transactions roll back, committed work stays), then start
+        again on the same data dir and socket. With fsync off only a clean shutdown
+        like this one is safe: a crash may lose committed work, and that is not claimed."""
+        with self._lock:
+            assert self._proc is not None, "start the server first"
+            self._proc.send_signal(signal.SIGINT)  # "fast" shutdown mode
+            try:
+                self._proc.wait(_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._teardown()
+                raise ServerError(
+                    "PostgreSQL did not shut down within the timeout; the cluster was "
+                    "removed. To fix this, either: check its log, or raise the timeout."
+                ) from None
+            self._proc = None
+            self._launch(_run_as())
+            self._wait_ready()
+
     # -- internals
 
     def _write_owner(self) -> None:

@@ -114,7 +114,8 @@ def domain_error_from(error: psycopg.Error) -> DomainError:
     CONSTRAINT`` is the one free-form, structured field a client receives apart from the
     message; message text is never parsed.
     """
-    sqlstate = error.sqlstate or "XX000"
+    # No SQLSTATE at all: the connection itself broke (e.g. its backend was terminated).
+    sqlstate = error.sqlstate or "08006"
     message = error.diag.message_primary or str(error)
     kind = error.diag.constraint_name
     if kind is not None and ERROR_KINDS.get(kind) == sqlstate:

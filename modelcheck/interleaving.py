@@ -31,7 +31,13 @@ from modelcheck import _serial, diff
 from modelcheck._domain.errors import TRANSACTION_ABORTS, DomainError
 from modelcheck._domain.model import Predicted
 from modelcheck._notes import note_step
-from modelcheck._target import CommitResult, MergeResult, MigrationResult, TrinityId
+from modelcheck._target import (
+    CommitResult,
+    MergeResult,
+    MigrationResult,
+    TrinityId,
+    domain_error_from,
+)
 from modelcheck.errors import ModelcheckError, StateMismatch
 from modelcheck.machine import SESSION_SETTINGS, Step, replay_hint
 from modelcheck.rules import DomainMachine
@@ -319,7 +325,9 @@ class InterleavedMachine(DomainMachine):
         txn = self._pending_txn.pop(session.index)
         step = self.steps[pending.step - 1]
         error = pending.task.exception()
-        if error is not None and not isinstance(error, DomainError):
+        if isinstance(error, psycopg.Error):
+            error = domain_error_from(error)  # a target that let a driver error escape
+        elif error is not None and not isinstance(error, DomainError):
             raise error
         if isinstance(error, DomainError):
             outcome: Any = error

@@ -41,6 +41,8 @@ TRANSACTION_ABORTS: Final[dict[str, str]] = {
     "55P03": "lock_not_available",
     "57014": "query_canceled",
     "57P01": "admin_shutdown",
+    "08006": "connection_failure",
+    "08003": "connection_does_not_exist",
 }
 
 

@@ -1,0 +1,15 @@
+"""Faults: killed backends, cancelled and timed-out statements, out-of-band DDL and
+migrations that fail half-way, mixed with the domain rules on interleaved connections.
+After each fault the model says what must hold and the full state is compared."""
+
+from __future__ import annotations
+
+from modelcheck.faults import FaultRules
+from modelcheck.rules import BranchRules, CommitRules, FocusedRules, MergeRules, MigrationRules
+
+
+class FaultMachine(FaultRules, FocusedRules, MergeRules, MigrationRules, CommitRules, BranchRules):
+    """Domain and concurrency rules with faults injected between them."""
+
+
+test_fault_machine = FaultMachine.pytest_test()

@@ -1,0 +1,211 @@
+"""Fault rules: chaos made exact by the model.
+
+Each fault is a rule that runs between ordinary steps; after it the model says what
+must hold and the usual full-state comparison checks it:
+
+- ``kill_backend``: ``pg_terminate_backend`` on a connection inside a transaction:
+  that transaction is gone (57P01 for a statement in flight), the connection is
+  replaced, the others carry on (and a statement it blocked is released).
+- ``cancel_blocked``: ``pg_cancel_backend`` on a waiting statement: 57014, its
+  transaction aborted, nothing of it remains.
+- ``begin_with_lock_timeout``: a transaction whose statements give up waiting after
+  a few ms: 55P03, aborted, nothing remains.
+- ``out_of_band_ddl``: someone alters a branch schema behind the store's back:
+  ``verify()`` must name exactly that branch and object; a commit there fails with
+  ``schema_drift``.
+- ``failing_migration``: a migration whose k-th operation really fails in Postgres:
+  no partial DDL, no record, version unchanged.
+
+Every fault is chosen by Hypothesis like any rule, so the same seed injects the same
+fault at the same step. Server restarts and connection exhaustion need a cluster of
+their own; ``tests/test_faults.py`` covers them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+
+from hypothesis import strategies as st
+from hypothesis.stateful import precondition, rule
+from psycopg import sql
+
+from modelcheck._domain import ddl
+from modelcheck._domain.tree import Tree
+from modelcheck.interleaving import ISOLATION_LEVELS, InterleavedMachine, Session
+from modelcheck.machine import Step
+
+_BACKEND_EXIT_TIMEOUT_S: Final = 10.0
+
+
+class FaultRules(InterleavedMachine):
+    """Mix into an interleaved machine (with domain rules) to inject faults."""
+
+    _oob_counter = 0
+    _failing_counter = 0
+
+    # -- named predicates --------------------------------------------------------------
+
+    def has_open_transaction(self) -> bool:
+        return any(s.txn is not None for s in self.sessions)
+
+    def has_waiting_statement(self) -> bool:
+        return any(s.pending is not None for s in self.sessions)
+
+    def is_quiescent(self) -> bool:
+        return bool(self.sessions) and all(
+            s.txn is None and s.pending is None for s in self.sessions
+        )
+
+    # -- faults --------------------------------------------------------------------------
+
+    @precondition(lambda self: self.has_open_transaction())
+    @rule(data=st.data())
+    def kill_backend(self, data: st.DataObject) -> None:
+        victims = [s for s in self.sessions if s.txn is not None]
+        session = data.draw(st.sampled_from(victims), label="victim")
+        self.coverage.rules["kill_backend"] += 1
+        self._fault_step(session, "kill backend")
+        self._admin_query(b"SELECT pg_terminate_backend(%s)", session.pid)
+        self._wait_backend_gone(session.pid)
+        self.settle()  # its statement in flight (if any) fails; others may be released
+        if session.txn is not None:
+            session.txn.aborted = True
+            session.txn = None
+        self._replace_connection(session)
+        self.check_state(self.steps[-1])
+
+    @precondition(lambda self: self.has_waiting_statement())
+    @rule(data=st.data())
+    def cancel_blocked(self, data: st.DataObject) -> None:
+        waiting = [s for s in self.sessions if s.pending is not None]
+        session = data.draw(st.sampled_from(waiting), label="cancelled")
+        self.coverage.rules["cancel_blocked"] += 1
+        self._fault_step(session, "cancel statement")
+        self._admin_query(b"SELECT pg_cancel_backend(%s)", session.pid)
+        self.settle()
+        self.check_state(self.steps[-1])
+
+    @precondition(lambda self: self.current_outside_transaction())
+    @rule(level=st.sampled_from(ISOLATION_LEVELS))
+    def begin_with_lock_timeout(self, level: str) -> None:
+        self.coverage.rules["begin_with_lock_timeout"] += 1
+        self._begin(level)
+        session = self.sessions[self.current]
+        self.await_(session.conn.execute(b"SET LOCAL lock_timeout = '5ms'"))
+        self._record(session.index, "SET LOCAL lock_timeout = 5ms")
+
+    @precondition(lambda self: self.is_quiescent())
+    @rule(data=st.data())
+    def out_of_band_ddl(self, data: st.DataObject) -> None:
+        """ALTER a branch's working tree directly, as a careless colleague would."""
+        active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        name = data.draw(st.sampled_from(active), label="branch")
+        branch = self.model.branches[name]
+        self.coverage.rules["out_of_band_ddl"] += 1
+        self._oob_counter += 1
+        column = f"oob_{self._oob_counter}"
+        schema = f"wt_{branch.key.pk}"
+        tables = sorted(branch.tree.tables, key=str.encode)
+        if tables:
+            table = data.draw(st.sampled_from(tables), label="table")
+            op: dict[str, Any] = {
+                "op": "add_column",
+                "table": table,
+                "column": {"name": column, "type": "integer", "nullable": True, "default": None},
+            }
+            statement = sql.SQL("ALTER TABLE {}.{} ADD COLUMN {} integer").format(
+                sql.Identifier(schema), sql.Identifier(table), sql.Identifier(column)
+            )
+        else:
+            op = {
+                "op": "create_table",
+                "table": column,
+                "columns": [{"name": "x", "type": "integer", "nullable": True, "default": None}],
+            }
+            statement = sql.SQL("CREATE TABLE {}.{} (x integer)").format(
+                sql.Identifier(schema), sql.Identifier(column)
+            )
+        self._fault_step(self.sessions[0], f"out-of-band DDL on {name!r}")
+        self.await_(self.admin.execute(statement))
+        branch.tree = ddl.APPLY[op["op"]](branch.tree, op)
+        self.oracle.base = self.oracle.found = self.model
+        self.check_state(self.steps[-1])
+
+    @precondition(lambda self: self.current_is_free())
+    @rule(data=st.data(), k=st.integers(1, 4))
+    def failing_migration(self, data: st.DataObject, k: int) -> None:
+        """k-1 operations that work, then one that really fails in Postgres."""
+        active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        name = data.draw(st.sampled_from(active), label="branch")
+        self._failing_counter += 1
+        number = self._failing_counter
+        operations: list[dict[str, Any]] = []
+        for i in range(1, k):
+            operations.append(
+                {
+                    "op": "create_table",
+                    "table": f"ok_{number}_{i}",
+                    "columns": [{"name": "v", "type": "text", "nullable": True, "default": None}],
+                }
+            )
+        table = f"ok_{number}_1" if k > 1 else None
+        failing = data.draw(st.sampled_from(("cast", "missing", "duplicate")), label="how")
+        if failing == "cast" and table is not None:
+            operations.append({"op": "insert_rows", "table": table, "rows": [["not a number"]]})
+            operations.append(
+                {"op": "alter_column_type", "table": table, "column": "v", "type": "integer"}
+            )
+        elif failing == "duplicate" and table is not None:
+            operations.append(
+                {
+                    "op": "add_column",
+                    "table": table,
+                    "column": {"name": "v", "type": "text", "nullable": True, "default": None},
+                }
+            )
+        else:
+            operations.append({"op": "drop_table", "table": f"missing_{number}"})
+        self.run("apply_migration", name, f"{8000 + number % 1000:04d}_failing", operations)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _fault_step(self, session: Session, what: str) -> None:
+        number = len(self.steps) + 1
+        self.steps.append(Step(number, session.index, "fault", (what,), "injected"))
+        self._record(session.index, f"FAULT {what}")
+
+    def _admin_query(self, query: bytes, pid: int) -> None:
+        self.await_(self.admin.execute(query, (pid,)))
+
+    def _wait_backend_gone(self, pid: int) -> None:
+        """Poll until the backend has exited: a detectable event, not a sleep."""
+        deadline = time.monotonic() + _BACKEND_EXIT_TIMEOUT_S
+        while True:
+            cursor = self.await_(
+                self.admin.execute(b"SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+            )
+            row = self.await_(cursor.fetchone())
+            if row is not None and row[0] == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"backend {pid} did not exit after pg_terminate_backend")
+            self.loop.run_until_complete(self._tick())
+
+    @staticmethod
+    async def _tick() -> None:
+        import asyncio
+
+        await asyncio.sleep(0.001)
+
+    def _replace_connection(self, session: Session) -> None:
+        self.await_(session.conn.close())
+        conn = self.connect()
+        session.conn = conn
+        session.pid = conn.info.backend_pid
+        self._record(session.index, "reconnected")
+
+    # -- model helpers ---------------------------------------------------------------------
+
+    def live_tree(self, branch: str) -> Tree:
+        return self.model.branches[branch].tree
