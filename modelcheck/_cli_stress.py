@@ -110,7 +110,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     if args.html:
         args.html.write_text(report.render_html(doc))
         print(f"html: {args.html}")
-    if args.traces and any(c.anomalies for _, c in runs):
+    if args.traces and any(c.verdict != "pass" for _, c in runs):
         for path in report.write_traces(args.traces, runs, seed):
             print(f"trace: {path}", file=sys.stderr)
     print(f"seed: {seed}")

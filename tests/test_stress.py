@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
-from modelcheck._domain.model import Model, Predicted
+from modelcheck._domain.model import Kind, Model, Predicted
 from modelcheck._isolation import DatabasePool
 from modelcheck._reference.target import ReferenceTarget
 from modelcheck._server import EmbeddedServer, ExternalServer
@@ -21,6 +21,7 @@ from modelcheck._stress import checker, report, runner
 from modelcheck._stress.history import Call
 from modelcheck._target import Target
 from modelcheck.machine import installer_for
+from modelcheck.snapshot import from_model
 
 # ---------------------------------------------------------------------- hand-made histories
 
@@ -42,6 +43,13 @@ def ok(
         }
     elif op == "create_branch":
         result = {"pk": next(_pks), "id": str(uuid4()), "identifier": p.identifier}
+    elif op == "apply_migration":
+        result = {
+            "pk": next(_pks),
+            "id": str(uuid4()),
+            "identifier": p.identifier,
+            "checksum": p.checksum,
+        }
     elif op == "log":
         result = list(p.values)
     return Call(index, worker, op, args, t[0], t[1], "ok", result)
@@ -165,6 +173,32 @@ def test_partitions_split_by_branch_and_join_on_merge() -> None:
     assert len(checker.partition([*history, merge])) == 2  # aborted calls join nothing
     merge = Call(4, 2, "merge", ("x", "y"), 3.0, 4.0, "error", None, "23000", "merge_conflict")
     assert len(checker.partition([*history, merge])) == 1
+
+
+def test_final_state_counts_rollbacks_that_name_only_the_migration() -> None:
+    # The rollback changes main after the last call that names main.
+    model = Model.initial()
+    model.bind("branch", "main", 1, uuid4(), monotonic=False)
+    model.bind("commit", model.branches["main"].head, 1, uuid4(), monotonic=False)
+    table = [{"name": "id", "type": "integer", "nullable": True, "default": None}]
+    ops = [{"op": "create_table", "table": "t", "columns": table}]
+    calls: list[tuple[str, tuple[Any, ...], Kind | None]] = [
+        ("apply_migration", ("main", "0001_a", ops), "migration"),
+        ("commit", ("main", "x"), "commit"),
+        ("rollback_migration", ("0001_a",), None),
+    ]
+    history = []
+    for index, (op, args, kind) in enumerate(calls):
+        call = ok(index, 0, op, args, (index, index + 0.5), getattr(model, op)(*args))
+        if kind is not None:
+            r = call.result
+            model.bind(kind, r["identifier"], r["pk"], UUID(r["id"]), monotonic=False)
+        history.append(call)
+    final = from_model(model)
+    result = checker.check(history, final=final)
+    assert result.verdict == "pass", [a.message for a in result.anomalies]
+    # Without the rollback in the history, the database's state is unexplained.
+    assert checker.check(history[:2], final=final).verdict == "anomaly"
 
 
 # -------------------------------------------------------------------------- real runs

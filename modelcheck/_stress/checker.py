@@ -361,11 +361,20 @@ def search(  # noqa: PLR0915 (one search loop, read as a whole)
     names = sorted(
         {n.split(":", 1)[1] for c in ops for n in touches(c, {}) if n.startswith("branch:")}
     )
+    # Which calls may change each branch: those naming it, and rollbacks of migrations
+    # applied on it (a rollback names only the migration).
+    applied_on = {
+        str(c.args[1]): str(c.args[0])
+        for c in ops
+        if c.operation == "apply_migration" and c.status == "ok"
+    }
     masks: dict[str, int] = defaultdict(int)
     for i, c in enumerate(ops):
         for node in touches(c, {}):
             if node.startswith("branch:"):
                 masks[node.split(":", 1)[1]] |= 1 << i
+        if c.operation == "rollback_migration" and str(c.args[0]) in applied_on:
+            masks[applied_on[str(c.args[0])]] |= 1 << i
     seen: set[tuple[int, object]] = set()
     failure = _Failure()
     # A stack of (applied bitmask, model, path as a linked list, depth).
@@ -503,8 +512,14 @@ def check(
         verdict, explored, order, model, failure = search(group, fast_clone(base), bound, goal)
         results.append(PartitionResult(nodes, indices, verdict, explored, order, model))
         if verdict == "unknown":
+            final_note = (
+                "; complete orders were found but ended in another final state"
+                if failure.final is not None
+                else ""
+            )
             unknown.append(
-                f"partition {_nodes_text(nodes)} ({len(group)} calls): search bound {bound} hit"
+                f"partition {_nodes_text(nodes)} ({len(group)} calls): search bound {bound} "
+                f"hit; the longest dead end placed {failure.depth} calls{final_note}"
             )
         elif verdict == "anomaly":
             anomalies.append(_no_order(group, failure, by_index))
@@ -559,16 +574,26 @@ class _FinalState:
         """How branch ``name`` (row and tree) differs from the final state, or None."""
         mine = from_model(Model(branches={name: model.branches[name]}))
         row = mine.branches[name]
-        if row != self.final.branches.get(name):
-            return f"branch {name!r} does not end as in the database"
+        theirs = self.final.branches.get(name)
         schema = row.schema_name
-        if (
-            row.status == "active"
-            and schema is not None
-            and mine.trees.get(schema) != self.final.trees.get(schema)
-        ):
-            return f"branch {name!r}'s working tree does not end as in the database"
-        return None
+        same_tree = (
+            row.status != "active"
+            or schema is None
+            or mine.trees.get(schema) == self.final.trees.get(schema)
+        )
+        if row == theirs and same_tree:
+            return None
+        trees = (
+            {schema: self.final.trees[schema]}
+            if schema is not None and schema in self.final.trees
+            else {}
+        )
+        db = Snapshot({name: theirs} if theirs is not None else {}, {}, {}, trees)
+        if row.status != "active" or schema is None:
+            mine = Snapshot(mine.branches, {}, {}, {})
+        else:
+            mine = Snapshot(mine.branches, {}, {}, {schema: mine.trees[schema]})
+        return f"branch {name!r} ends differently (model vs database):\n" + diff.render(mine, db)
 
 
 def _nodes_text(nodes: Sequence[str]) -> str:

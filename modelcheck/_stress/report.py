@@ -124,6 +124,21 @@ def write_traces(
             path = directory / f"anomaly-w{run.config.workers}-{n}-{anomaly.kind}.json"
             path.write_text(json.dumps(doc, indent=1) + "\n")
             written.append(path)
+        undecided = [p for p in check.partitions if p.verdict == "unknown"]
+        for n, part in enumerate(undecided, 1):
+            steps = sorted((by_index[i] for i in part.calls), key=lambda c: c.invoke)
+            doc = {
+                "version": TRACE_VERSION,
+                "seed": seed,
+                "target": run.target,
+                "workers": run.config.workers,
+                "anomaly": {"kind": "unknown", "message": "search bound hit", "calls": []},
+                "setup": [c.to_json() for c in run.setup],
+                "steps": [c.to_json() for c in steps],
+            }
+            path = directory / f"unknown-w{run.config.workers}-{n}.json"
+            path.write_text(json.dumps(doc, indent=1) + "\n")
+            written.append(path)
     return written
 
 
