@@ -168,6 +168,23 @@ class FaultRules(InterleavedMachine):
             operations.append({"op": "drop_table", "table": f"missing_{number}"})
         self.run("apply_migration", name, f"{8000 + number % 1000:04d}_failing", operations)
 
+    def reconnect_all(self) -> None:
+        """After a server restart: every open transaction is gone, every connection new."""
+        for session in self.sessions:
+            if session.pending is not None:
+                session.pending.task.cancel()
+                session.pending = None
+            if session.txn is not None:
+                session.txn.aborted = True
+                session.txn = None
+            self._replace_connection(session)
+        self._pending_txn.clear()
+        self.await_(self.admin.close())
+        self.admin = self.connect()
+        self.await_(self.conn.close())
+        self.conn = self.connect()
+        self._fault_step(self.sessions[0], "server restarted")
+
     # -- helpers -------------------------------------------------------------------------
 
     def _fault_step(self, session: Session, what: str) -> None:

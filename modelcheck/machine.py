@@ -45,7 +45,7 @@ from modelcheck._target import (
     Target,
     TrinityId,
 )
-from modelcheck.errors import CoverageError, StateMismatch
+from modelcheck.errors import CoverageError, ServerError, StateMismatch
 from modelcheck.snapshot import (
     BranchRow,
     CommitRow,
@@ -166,11 +166,20 @@ class DifferentialMachine(RuleBasedStateMachine):
     def connect(self, *, autocommit: bool = True) -> psycopg.AsyncConnection[Any]:
         """A new connection to this example's database, closed at teardown."""
         options = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
-        conn = self.loop.run_until_complete(
-            psycopg.AsyncConnection.connect(
-                self.database.dsn, autocommit=autocommit, options=options
+        try:
+            conn = self.loop.run_until_complete(
+                psycopg.AsyncConnection.connect(
+                    self.database.dsn, autocommit=autocommit, options=options
+                )
             )
-        )
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate == "53300" or "too many clients" in str(exc):
+                raise ServerError(
+                    "The server has no connection slot left (SQLSTATE 53300). To fix this, "
+                    "either: raise max_connections, run fewer pytest-xdist workers, or "
+                    "close connections your target keeps open."
+                ) from exc
+            raise
         self._cleanup.callback(lambda: self.loop.run_until_complete(conn.close()))
         return conn
 
