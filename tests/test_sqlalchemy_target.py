@@ -211,3 +211,20 @@ def test_resolve_by_each_key(dsn: str) -> None:
 
     by_name, by_pk, by_id = run(dsn, scenario)
     assert by_name == by_pk == by_id
+
+
+def test_an_error_aborts_the_callers_open_transaction(dsn: str) -> None:
+    """Inside an open transaction an operation acts like one statement: failing aborts it."""
+
+    async def scenario(target: SQLAlchemyTarget, conn: Conn) -> Any:
+        await conn.execute("BEGIN")
+        await target.create_branch(conn, "feat", "main")
+        with pytest.raises(DomainError) as info:
+            await target.delete_branch(conn, "main")
+        status = conn.info.transaction_status
+        await conn.execute("ROLLBACK")
+        return info.value.kind, status
+
+    kind, status = run(dsn, scenario)
+    assert kind == "protected_branch"
+    assert status == psycopg.pq.TransactionStatus.INERROR

@@ -17,6 +17,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Select, func, insert, literal, select, update
 
 from modelcheck._domain.errors import DomainError
@@ -48,6 +49,17 @@ MAIN: Final = "main"
 ROOT_MESSAGE: Final = "root"
 _BIGINT: Final = 2**63
 _T = TypeVar("_T")
+
+#: Raises a domain error server-side (kind in the constraint-name field, as
+#: domain_error_from expects), so it aborts the caller's open transaction.
+_RAISE_FUNCTION: Final = b"""
+CREATE FUNCTION vstore.raise_domain_error(kind text, state text, message text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state, CONSTRAINT = kind;
+END
+$$
+"""
 Conn = psycopg.AsyncConnection[Any]
 
 
@@ -66,10 +78,25 @@ def _no_nul(*values: object) -> None:
 
 
 async def _atomic(conn: Conn, body: Callable[[], Awaitable[_T]]) -> _T:
-    """Run ``body`` as one atomic unit; Postgres errors keep their SQLSTATE."""
+    """Run ``body`` as one atomic unit; Postgres errors keep their SQLSTATE.
+
+    With no transaction open, ``body`` runs in its own. Inside a transaction the
+    caller opened, an operation behaves like the one statement it stands for: any
+    failure aborts that transaction (domain errors are re-raised by the server, so a
+    later COMMIT rolls back), rather than being contained in a savepoint.
+    """
     try:
-        async with conn.transaction():
+        if conn.info.transaction_status == TransactionStatus.IDLE:
+            async with conn.transaction():
+                return await body()
+        try:
             return await body()
+        except DomainError as error:
+            await conn.execute(
+                "SELECT vstore.raise_domain_error(%s, %s, %s)",
+                (error.kind, error.sqlstate, error.message),
+            )
+            raise  # pragma: no cover - the statement above always raises
     except psycopg.Error as error:
         raise domain_error_from(error) from error
 
@@ -219,6 +246,7 @@ class SQLAlchemyTarget:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier("vstore")))
             for statement in ddl_statements():
                 conn.execute(statement.encode())
+            conn.execute(_RAISE_FUNCTION)
             empty = Tree()
             digest = _trees.tree_hash(empty)
             root = commit_identifier(MAIN, [], digest, ROOT_MESSAGE)
@@ -267,9 +295,9 @@ class SQLAlchemyTarget:
 
     async def create_branch(self, conn: Conn, name: str, from_branch: str) -> TrinityId:
         _no_nul(name, from_branch)
-        _checks.name(name)
 
         async def body() -> TrinityId:
+            _checks.name(name)
             source = _active(await _lock_branches(conn, [from_branch]), from_branch)
             await _advisory_lock(conn, "branch", name)
             taken = await fetch(conn, select(branches.c.pk).where(branches.c.identifier == name))
@@ -335,9 +363,9 @@ class SQLAlchemyTarget:
 
     async def commit(self, conn: Conn, branch: str, message: str) -> CommitResult:
         _no_nul(branch, message)
-        _checks.message(message)
 
         async def body() -> CommitResult:
+            _checks.message(message)
             found = _active(await _lock_branches(conn, [branch]), branch)
             live = await _trees.live_tree(conn, found.schema)
             if _trees.tree_hash(live) != found.tree_hash:
@@ -353,10 +381,10 @@ class SQLAlchemyTarget:
     ) -> MigrationResult:
         ops = _plain(operations)
         _no_nul(branch, identifier, ops)
-        _checks.migration_identifier(identifier)
-        _checks.operations(ops)
 
         async def body() -> MigrationResult:
+            _checks.migration_identifier(identifier)
+            _checks.operations(ops)
             found = _active(await _lock_branches(conn, [branch]), branch)
             checksum = operations_checksum(ops)
             await _advisory_lock(conn, "migration", identifier)
@@ -486,21 +514,21 @@ class SQLAlchemyTarget:
 
     async def resolve(self, conn: Conn, kind: EntityKind, key: int | UUID | str) -> TrinityId:
         _no_nul(key)
-        table = {"branch": branches, "commit": commits, "migration": migrations}.get(kind)
-        if table is None:
-            raise DomainError("not_found", message=f"no entity kind {kind!r}")
         if isinstance(key, bool) or not isinstance(key, (int, UUID, str)):
             raise TypeError(f"resolve key must be int, UUID or str, not {key!r}")
-        if isinstance(key, int):
-            if not -_BIGINT <= key < _BIGINT:
-                raise DomainError("not_found", message=f"no {kind} {key!r}")
-            condition = table.c.pk == key
-        elif isinstance(key, UUID):
-            condition = table.c.id == key
-        else:
-            condition = table.c.identifier == key
 
         async def body() -> TrinityId:
+            table = {"branch": branches, "commit": commits, "migration": migrations}.get(kind)
+            if table is None:
+                raise DomainError("not_found", message=f"no entity kind {kind!r}")
+            if isinstance(key, int):
+                if not -_BIGINT <= key < _BIGINT:
+                    raise DomainError("not_found", message=f"no {kind} {key!r}")
+                condition = table.c.pk == key
+            elif isinstance(key, UUID):
+                condition = table.c.id == key
+            else:
+                condition = table.c.identifier == key
             rows = await fetch(
                 conn, select(table.c.pk, table.c.id, table.c.identifier).where(condition)
             )
