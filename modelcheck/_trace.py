@@ -315,6 +315,13 @@ def path_for(machine: DifferentialMachine) -> Path:
     return trace_dir() / f"{type(machine).__name__}-{target}-{machine.environment.seed}.json"
 
 
+def _ignore_default_dir() -> None:
+    """Keep git from offering the default trace directory for commit (like .pytest_cache)."""
+    ignore = DEFAULT_DIR.parent / ".gitignore"
+    if trace_dir() == DEFAULT_DIR and not ignore.exists():
+        ignore.write_text("# written by modelcheck\n*\n", encoding="utf-8")
+
+
 def record_failure(
     machine: DifferentialMachine, step: Step | None, heading: str, where: str, detail: str
 ) -> Path | None:
@@ -331,6 +338,7 @@ def record_failure(
     try:
         trace = build(machine, failure)
         path.parent.mkdir(parents=True, exist_ok=True)
+        _ignore_default_dir()
         text = json.dumps(trace, indent=1, ensure_ascii=True)
         path.write_text(text + "\n", encoding="utf-8")
     except (OSError, TraceError) as exc:
