@@ -94,3 +94,28 @@ def mutants(session: nox.Session) -> None:
     """
     install_project(session, "test")
     session.run("python", "-m", "modelcheck", "mutants", *session.posargs)
+
+
+@nox.session
+def reproduce(session: nox.Session) -> None:
+    """Replay a failure trace on a fresh database: ``nox -s reproduce -- TRACE``.
+
+    The same steps, without Hypothesis, against the trace's target; the session fails
+    while the failure is still there and passes once it is fixed (docs/failures.md).
+    """
+    if not session.posargs:
+        session.error("Give the trace: nox -s reproduce -- .modelcheck/traces/<file>.json")
+    install_project(session)
+    session.run("python", "-m", "modelcheck", "replay", *session.posargs)
+
+
+@nox.session
+def weekly(session: nox.Session) -> None:
+    """Every machine under fresh seeds until a time budget is spent (docs/long-runs.md).
+
+    Off by default. Arguments go to ``python -m modelcheck weekly``, e.g.
+    ``nox -s weekly -- --duration 30m --shard 2/4``; failures are written as traces
+    under ``.modelcheck/traces`` and kept in ``.modelcheck/examples``.
+    """
+    install_project(session, "test")
+    session.run("python", "-m", "modelcheck", "weekly", *(session.posargs or ["--duration", "30m"]))
