@@ -294,9 +294,9 @@ class SQLAlchemyTarget:
     # -- branches ----------------------------------------------------------------------
 
     async def create_branch(self, conn: Conn, name: str, from_branch: str) -> TrinityId:
-        _no_nul(name, from_branch)
 
         async def body() -> TrinityId:
+            _no_nul(name, from_branch)
             _checks.name(name)
             source = _active(await _lock_branches(conn, [from_branch]), from_branch)
             await _advisory_lock(conn, "branch", name)
@@ -338,9 +338,9 @@ class SQLAlchemyTarget:
         return await _atomic(conn, body)
 
     async def delete_branch(self, conn: Conn, name: str) -> None:
-        _no_nul(name)
 
         async def body() -> None:
+            _no_nul(name)
             branch = _active(await _lock_branches(conn, [name]), name)
             if name == MAIN:
                 raise DomainError("protected_branch", message="main cannot be deleted")
@@ -362,9 +362,9 @@ class SQLAlchemyTarget:
     # -- commits -----------------------------------------------------------------------
 
     async def commit(self, conn: Conn, branch: str, message: str) -> CommitResult:
-        _no_nul(branch, message)
 
         async def body() -> CommitResult:
+            _no_nul(branch, message)
             _checks.message(message)
             found = _active(await _lock_branches(conn, [branch]), branch)
             live = await _trees.live_tree(conn, found.schema)
@@ -380,9 +380,9 @@ class SQLAlchemyTarget:
         self, conn: Conn, branch: str, identifier: str, operations: Sequence[Operation]
     ) -> MigrationResult:
         ops = _plain(operations)
-        _no_nul(branch, identifier, ops)
 
         async def body() -> MigrationResult:
+            _no_nul(branch, identifier, ops)
             _checks.migration_identifier(identifier)
             _checks.operations(ops)
             found = _active(await _lock_branches(conn, [branch]), branch)
@@ -418,10 +418,10 @@ class SQLAlchemyTarget:
         return await _atomic(conn, body)
 
     async def rollback_migration(self, conn: Conn, identifier: str) -> None:
-        _no_nul(identifier)
         m = migrations.c
 
         async def body() -> None:
+            _no_nul(identifier)
             rows = await fetch(conn, select(m.branch_pk).where(m.identifier == identifier))
             if not rows:
                 raise DomainError("migration_not_found", message=f"no migration {identifier!r}")
@@ -450,9 +450,9 @@ class SQLAlchemyTarget:
     # -- merges ------------------------------------------------------------------------
 
     async def merge(self, conn: Conn, source: str, target: str) -> MergeResult:
-        _no_nul(source, target)
 
         async def body() -> MergeResult:
+            _no_nul(source, target)
             found = await _lock_branches(conn, [source, target])
             theirs_branch = _active(found, source)
             ours_branch = _active(found, target)
@@ -498,9 +498,9 @@ class SQLAlchemyTarget:
     # -- reads -------------------------------------------------------------------------
 
     async def log(self, conn: Conn, branch: str) -> tuple[str, ...]:
-        _no_nul(branch)
 
         async def body() -> tuple[str, ...]:
+            _no_nul(branch)
             rows = await fetch(conn, _branch_columns().where(branches.c.identifier == branch))
             found = _active({r[2]: _Branch(*r) for r in rows}, branch)
             graph = await _parents(conn)
@@ -513,11 +513,11 @@ class SQLAlchemyTarget:
         return await _atomic(conn, body)
 
     async def resolve(self, conn: Conn, kind: EntityKind, key: int | UUID | str) -> TrinityId:
-        _no_nul(key)
         if isinstance(key, bool) or not isinstance(key, (int, UUID, str)):
             raise TypeError(f"resolve key must be int, UUID or str, not {key!r}")
 
         async def body() -> TrinityId:
+            _no_nul(key)
             table = {"branch": branches, "commit": commits, "migration": migrations}.get(kind)
             if table is None:
                 raise DomainError("not_found", message=f"no entity kind {kind!r}")
