@@ -201,6 +201,31 @@ def test_final_state_counts_rollbacks_that_name_only_the_migration() -> None:
     assert checker.check(history[:2], final=final).verdict == "anomaly"
 
 
+def test_cli_options() -> None:
+    from modelcheck._cli import build_parser
+    from modelcheck._cli_stress import parse_duration, parse_sweep
+
+    assert parse_duration("60s") == 60.0
+    assert parse_duration("2m") == 120.0
+    assert parse_duration("500ms") == 0.5
+    assert parse_sweep("8,32,64") == [8, 32, 64]
+    args = build_parser().parse_args(
+        ["--target", "reference", "stress", "--workers", "4", "--duration", "3s"]
+    )
+    assert (args.command, args.workers, args.duration, args.target) == (
+        "stress",
+        4,
+        3.0,
+        "reference",
+    )
+
+
+def test_trace_round_trip() -> None:
+    model = Model.initial()
+    call = ok(0, 0, "commit", ("main", "a"), (0.0, 1.0), model.commit("main", "a"))
+    assert Call.from_json(json.loads(json.dumps(call.to_json()))) == call
+
+
 # -------------------------------------------------------------------------- real runs
 
 
