@@ -23,7 +23,7 @@ import psycopg
 from modelcheck._domain.errors import DomainError
 from modelcheck._stress.checker import call_args
 from modelcheck._stress.history import Call, encode_result, trinity_of
-from modelcheck._target import Target
+from modelcheck._target import Target, domain_error_from
 from modelcheck.machine import SESSION_SETTINGS
 from modelcheck.snapshot import Snapshot, read_snapshot
 
@@ -260,9 +260,17 @@ async def _run_call(
         complete = rec.now()
         status = "indeterminate" if conn.broken or conn.closed else "error"
         return Call(index, worker, op, args, invoke, complete, status, None, exc.sqlstate, exc.kind)
-    except psycopg.OperationalError as exc:
+    except psycopg.Error as exc:
+        # A target that lets Postgres errors through: classify them the standard way.
         complete = rec.now()
-        return Call(index, worker, op, args, invoke, complete, "indeterminate", None, exc.sqlstate)
+        if conn.broken or conn.closed:
+            return Call(
+                index, worker, op, args, invoke, complete, "indeterminate", None, exc.sqlstate
+            )
+        error = domain_error_from(exc)
+        return Call(
+            index, worker, op, args, invoke, complete, "error", None, error.sqlstate, error.kind
+        )
     complete = rec.now()
     return Call(index, worker, op, args, invoke, complete, "ok", encode_result(op, value))
 
