@@ -46,7 +46,7 @@ from uuid import UUID
 import attrs
 
 from modelcheck._domain.errors import TRANSACTION_ABORTS
-from modelcheck._targets import BUILTIN
+from modelcheck._targets import BUILTIN, _mutant_path
 from modelcheck.errors import TraceError
 
 if TYPE_CHECKING:
@@ -161,17 +161,22 @@ def decode(value: Any) -> Any:
 
 
 def target_spec(target: object) -> str:
-    """A spec :func:`resolve_target` turns back into this target."""
+    """The spec the run gave for this target, else one :func:`resolve_target` accepts."""
     if _configured_spec:
         return _configured_spec
-    env = os.environ.get("MODELCHECK_TARGET")
-    if env:
-        return env
     cls = type(target)
     path = f"{cls.__module__}:{cls.__qualname__}"
     for name, builtin in BUILTIN.items():
         if builtin == path:
             return name
+    env = os.environ.get("MODELCHECK_TARGET")
+    if env and (env == path or _mutant_path(env) == path):
+        return env
+    with contextlib.suppress(ImportError, AttributeError):
+        catalogue = importlib.import_module("modelcheck._mutants").catalogue_paths()
+        for name, mutant in catalogue.items():
+            if mutant == path:
+                return str(name)
     return path
 
 
