@@ -21,8 +21,8 @@ _TEMPLATE: Final = '''"""Regression test written by ``python -m modelcheck regre
 Machine {qualname} on target {target!r}: {steps} steps, recorded with seed {seed}
 (profile {profile}). Recorded failure: {heading} {where}.
 
-It replays the steps in ``traces/{name}.json`` on a fresh database, without
-Hypothesis: it fails while the bug is there and passes once it is fixed.
+It replays the recorded steps (``traces/`` next to this file) on a fresh database,
+without Hypothesis: it fails while the bug is there and passes once it is fixed.
 """
 
 from __future__ import annotations
@@ -34,12 +34,15 @@ import pytest
 from modelcheck._replay import replay_file
 from modelcheck._server import EmbeddedServer, ExternalServer
 
-TRACE = Path(__file__).parent / "traces" / "{name}.json"
+TRACES = Path(__file__).parent / "traces"
+TRACE = TRACES / "{name}.json"
 
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_{name}(modelcheck_server: EmbeddedServer | ExternalServer) -> None:
+def test_{name}(
+    modelcheck_server: EmbeddedServer | ExternalServer,
+) -> None:
     result = replay_file(TRACE, modelcheck_server)
     if not result.passed:
         pytest.fail(result.report(), pytrace=False)

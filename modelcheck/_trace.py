@@ -435,5 +435,5 @@ def trace_name(trace: Mapping[str, Any]) -> str:
         json.dumps([trace["steps"], trace["failure"]["detail"]], sort_keys=True).encode()
     ).hexdigest()[:8]
     machine = re.sub(r"(?<!^)(?=[A-Z])", "_", trace["machine"]["qualname"]).lower()
-    target = re.sub(r"[^a-z0-9_]+", "_", trace["target"]["name"].lower())
+    target = re.sub(r"[^a-z0-9_]+", "_", trace["target"]["name"].lower())[:40]
     return f"{machine}_{target}_{digest}"
