@@ -25,6 +25,7 @@ Benchmarks are not tests: nothing here asserts a time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import importlib.util
 import json
@@ -35,7 +36,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 import hypothesis
@@ -61,6 +62,7 @@ from modelcheck.machine import (
 from modelcheck.snapshot import from_model, read_snapshot
 
 REPORT_VERSION: Final = 1
+T = TypeVar("T")
 DEFAULT_REPORT: Final = "bench-report.json"
 #: The machine modules of ``machines/``, in the order the table prints them.
 MACHINE_FILES: Final = (
@@ -85,7 +87,9 @@ class BenchConfig:
     machine_examples: int = 20
     machine_steps: int = 25
     bare_examples: int = 100
-    memory_examples: int = 300
+    #: The long run: ``memory_examples`` examples over ``memory_runs`` consecutive runs.
+    memory_examples: int = 200
+    memory_runs: int = 4
     machines: tuple[str, ...] = MACHINE_FILES
     machines_dir: Path | None = None
 
@@ -100,6 +104,7 @@ TINY: Final = BenchConfig(
     machine_steps=3,
     bare_examples=3,
     memory_examples=4,
+    memory_runs=2,
     machines=("test_branches.py",),
 )
 
@@ -413,9 +418,18 @@ def _snapshot_costs(
 def _memory(
     machine: type[DifferentialMachine], environment: MachineEnvironment, config: BenchConfig
 ) -> dict[str, Any]:
-    """Traced Python memory sampled through one long run; growth between its halves."""
+    """Traced Python memory through a long run made of consecutive Hypothesis runs.
+
+    Two growths are reported. Within one run, Hypothesis' engine keeps a record of every
+    example it generated (bounded by its own caches, freed when the run ends): that is
+    ``within_run_growth_bytes``. What a long session keeps is what survives each run:
+    ``traced_growth_bytes`` compares the memory left after the runs of the first half
+    with that after the runs of the second half, and is the figure that must stay flat.
+    """
+    runs = max(2, config.memory_runs)
+    per_run = max(1, config.memory_examples // runs)
     samples: list[tuple[int, int]] = []
-    every = max(1, config.memory_examples // 20)
+    every = max(1, per_run // 10)
 
     class Sampled(machine):  # type: ignore[valid-type,misc]
         def teardown(self) -> None:
@@ -426,26 +440,39 @@ def _memory(
 
     Sampled.__name__ = machine.__name__
     environment.coverage.clear()
+    after_run: list[int] = []
+    within: list[int] = []
     tracemalloc.start()
     try:
-        run_state_machine_as_test(
-            lambda: Sampled(environment),  # type: ignore[arg-type]
-            settings=_settings(config.memory_examples, config.machine_steps),
-        )
+        for _ in range(runs):
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            first_sample = len(samples)
+            run_state_machine_as_test(
+                lambda: Sampled(environment),  # type: ignore[arg-type]
+                settings=_settings(per_run, config.machine_steps),
+            )
+            in_run = [b for _, b in samples[first_sample:]]
+            within.append((max(in_run) if in_run else before) - before)
+            gc.collect()
+            after_run.append(tracemalloc.get_traced_memory()[0])
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    half = len(samples) // 2
-    first = [b for _, b in samples[:half]] or [b for _, b in samples]
-    second = [b for _, b in samples[half:]] or first
+    half = runs // 2
+    first, second = statistics.median(after_run[:half]), statistics.median(after_run[half:])
+    coverage = environment.coverage[machine.__name__]
     return {
         "machine": machine.__name__,
-        "examples": environment.coverage[machine.__name__].examples,
-        "steps": environment.coverage[machine.__name__].steps,
+        "runs": runs,
+        "examples": coverage.examples,
+        "steps": coverage.steps,
         "traced_samples": [{"example": e, "bytes": b} for e, b in samples],
-        "traced_first_half_median_bytes": statistics.median(first),
-        "traced_second_half_median_bytes": statistics.median(second),
-        "traced_growth_bytes": statistics.median(second) - statistics.median(first),
+        "traced_after_run_bytes": after_run,
+        "traced_first_half_median_bytes": first,
+        "traced_second_half_median_bytes": second,
+        "traced_growth_bytes": second - first,
+        "within_run_growth_bytes": statistics.median(within),
         "traced_peak_bytes": peak,
         # ru_maxrss is in KiB on Linux
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -459,6 +486,36 @@ def _progress(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
+class _Probe:
+    """Short SELECT-1 bursts taken right before and after each figure.
+
+    On a shared box the load changes within a run; a figure is set against the
+    round-trip rate measured around it (its local baseline), not only at the start.
+    """
+
+    def __init__(self, dsn: str, queries: int) -> None:
+        self._conn = psycopg.connect(dsn, autocommit=True)
+        self._queries = max(1, queries)
+        self.local: dict[str, float] = {}
+
+    def rate(self) -> float:
+        t0 = time.perf_counter()
+        for _ in range(self._queries):
+            self._conn.execute("SELECT 1", prepare=True).fetchone()
+        return self._queries / (time.perf_counter() - t0)
+
+    def around(self, names: Sequence[str], measure: Callable[[], T]) -> T:
+        before = self.rate()
+        result = measure()
+        local = (before + self.rate()) / 2
+        for name in names:
+            self.local[name] = local
+        return result
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 def run_bench(
     server: Server,
     target: Target,
@@ -469,44 +526,29 @@ def run_bench(
     figures: dict[str, dict[str, Any]] = {}
     progress("SELECT 1 baseline")
     figures["select1"] = summarize(_select1_rates(server.dsn, config), "queries/s")
-    figures["select1_async"] = summarize(_select1_async_rates(server.dsn, config), "queries/s")
-    directory = machines_dir(config)
-    classes = [load_machine(directory / name) for name in config.machines]
-    snapshot_shape: list[float] = []
-    memory: dict[str, Any] = {}
-    machines: dict[str, dict[str, Any]] = {}
-    with DatabasePool(server, installer_for(target), settings=SESSION_SETTINGS) as pool:
-        environment = MachineEnvironment(target, pool, "bench")
-        reference = classes[-1]
-        progress("reset (warm checkout, example start)")
-        checkout, start = _reset_costs(pool, reference, environment, config)
-        figures["reset_checkout"] = summarize(checkout, "s")
-        figures["example_start"] = summarize(start, "s")
-        progress("snapshot read")
-        costs = _snapshot_costs(reference, environment, config)
-        snapshot_shape = costs.pop("_shape")
-        figures["snapshot_read"] = summarize(costs["read"], "s")
-        figures["snapshot_from_model"] = summarize(costs["from_model"], "s")
-        figures["check_state"] = summarize(costs["check_state"], "s")
-        for cls in classes:
-            progress(f"machine {cls.__name__}")
-            machines[cls.__name__] = _machine_figure(cls, environment, config, progress)
-        # The long run uses a machine that found no bug here (a failure ends a run).
-        healthy = [c for c in classes if not machines[c.__name__]["failed_runs"]]
-        reference = (healthy or classes)[-1]
-        progress(f"memory ({config.memory_examples} examples of {reference.__name__})")
-        try:
-            memory = _memory(reference, environment, config)
-        except Exception as exc:
-            memory = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
-            progress(f"  memory run failed: {memory['error']}")
-    progress("bare machine")
-    figures["bare_machine"] = summarize(
-        [_bare_rate(config) for _ in range(config.repeats)], "steps/s"
-    )
+    probe = _Probe(server.dsn, config.select1_queries // 4)
+    try:
+        figures["select1_async"] = probe.around(
+            ["select1_async"],
+            lambda: summarize(_select1_async_rates(server.dsn, config), "queries/s"),
+        )
+        machines, memory, shape = _database_figures(
+            server, target, config, progress, figures, probe
+        )
+        progress("bare machine")
+        figures["bare_machine"] = probe.around(
+            ["bare_machine"],
+            lambda: summarize([_bare_rate(config) for _ in range(config.repeats)], "steps/s"),
+        )
+    finally:
+        probe.close()
     baseline = figures["select1"]["median"]
-    for figure in [*figures.values(), *machines.values()]:
-        _add_ratio(figure, baseline)
+    for name, figure in [*figures.items(), *(("machine." + k, v) for k, v in machines.items())]:
+        local = probe.local.get(name, baseline)
+        _add_ratio(figure, local)
+        figure["baseline_rate"] = local
+        if "median" in figure:
+            figure["ratio_to_run_baseline"] = _add_ratio(dict(figure), baseline)["ratio"]
     return {
         "version": REPORT_VERSION,
         "environment": {
@@ -516,18 +558,80 @@ def run_bench(
             "server": server.describe(),
             "target": target.name,
             "cpus": _cpu_count(),
+            "loadavg": _loadavg(),
         },
         "config": {
             k: (str(v) if isinstance(v, Path) else v) for k, v in attrs.asdict(config).items()
         },
-        "baseline": {"figure": "select1", "rate": baseline},
+        "baseline": {
+            "figure": "select1",
+            "rate": baseline,
+            "note": "each figure's ratio uses baseline_rate: SELECT-1 bursts right around it",
+        },
         "figures": figures,
         "machines": machines,
         "snapshot_store": dict(
-            zip(("branches", "tables", "rows"), (int(x) for x in snapshot_shape), strict=True)
+            zip(("branches", "tables", "rows"), (int(x) for x in shape), strict=True)
         ),
         "memory": memory,
     }
+
+
+def _database_figures(
+    server: Server,
+    target: Target,
+    config: BenchConfig,
+    progress: Callable[[str], None],
+    figures: dict[str, dict[str, Any]],
+    probe: _Probe,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], list[float]]:
+    """Reset, snapshot, machines and memory: everything that needs the pool."""
+    classes = [load_machine(machines_dir(config) / name) for name in config.machines]
+    machines: dict[str, dict[str, Any]] = {}
+    with DatabasePool(server, installer_for(target), settings=SESSION_SETTINGS) as pool:
+        environment = MachineEnvironment(target, pool, "bench")
+        reference = classes[-1]
+        progress("reset (warm checkout, example start)")
+        checkout, start = probe.around(
+            ["reset_checkout", "example_start"],
+            lambda: _reset_costs(pool, reference, environment, config),
+        )
+        figures["reset_checkout"] = summarize(checkout, "s")
+        figures["example_start"] = summarize(start, "s")
+        progress("snapshot read")
+        costs = probe.around(
+            ["snapshot_read", "snapshot_from_model", "check_state"],
+            lambda: _snapshot_costs(reference, environment, config),
+        )
+        shape = costs.pop("_shape")
+        figures["snapshot_read"] = summarize(costs["read"], "s")
+        figures["snapshot_from_model"] = summarize(costs["from_model"], "s")
+        figures["check_state"] = summarize(costs["check_state"], "s")
+        for cls in classes:
+            progress(f"machine {cls.__name__}")
+            machines[cls.__name__] = probe.around(
+                [f"machine.{cls.__name__}"],
+                functools.partial(_machine_figure, cls, environment, config, progress),
+            )
+        # The long run uses a machine that found no bug here (a failure ends a run).
+        healthy = [c for c in classes if not machines[c.__name__]["failed_runs"]]
+        reference = (healthy or classes)[-1]
+        progress(f"memory ({config.memory_examples} examples of {reference.__name__})")
+        try:
+            memory = _memory(reference, environment, config)
+        except Exception as exc:
+            memory = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
+            progress(f"  memory run failed: {memory['error']}")
+    return machines, memory, shape
+
+
+def _loadavg() -> list[float]:
+    import os
+
+    try:
+        return list(os.getloadavg())
+    except OSError:  # pragma: no cover - not on Linux
+        return []
 
 
 def _cpu_count() -> int:
@@ -571,8 +675,10 @@ def render_table(report: dict[str, Any]) -> str:
         lines.append(
             f"memory: {memory['examples']} examples / {memory['steps']} steps of "
             f"{memory['machine']}: peak RSS {memory['peak_rss_bytes'] / 2**20:.0f} MiB, "
-            f"traced growth between halves {memory['traced_growth_bytes'] / 1024:+.0f} KiB "
-            f"(traced peak {memory['traced_peak_bytes'] / 2**20:.1f} MiB)"
+            f"kept after each of {memory['runs']} runs: first half to second half "
+            f"{memory['traced_growth_bytes'] / 1024:+.0f} KiB; within one run (Hypothesis' "
+            f"example records, freed at its end) {memory['within_run_growth_bytes'] / 1024:+.0f} "
+            f"KiB; traced peak {memory['traced_peak_bytes'] / 2**20:.1f} MiB"
         )
     return "\n".join(lines)
 

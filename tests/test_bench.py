@@ -26,6 +26,9 @@ FIGURES = {
 }
 MEMORY_KEYS = {
     "machine",
+    "runs",
+    "traced_after_run_bytes",
+    "within_run_growth_bytes",
     "examples",
     "steps",
     "traced_samples",
@@ -70,7 +73,7 @@ def test_tiny_bench_writes_a_well_formed_report(
     assert _positive(report["baseline"]["rate"])
     assert report["baseline"]["rate"] == report["figures"]["select1"]["median"]
     for name, figure in iter_figures(report):
-        for key in ("median", "min", "max", "q1", "q3", "ratio"):
+        for key in ("median", "min", "max", "q1", "q3", "ratio", "baseline_rate"):
             assert _positive(figure[key]), (name, key, figure[key])
         assert figure["min"] <= figure["median"] <= figure["max"], name
         assert figure["samples"], name
