@@ -117,6 +117,10 @@ RETURN jsonb_build_object(
                    'branch', b.identifier, 'checksum', m.checksum, 'status', m.status))
           FROM vstore.migrations m
           LEFT JOIN vstore.branches b ON b.pk = m.branch_pk), '[]'),
-    'trees', modelcheck_observe.trees(excluded, with_rows));
+    -- Without trees, nothing but the store's own tables is read. While another session
+    -- has DDL open, even the catalog look-ups (pg_get_expr opens the relation) would
+    -- wait for its lock, so the working trees are compared at quiet points only.
+    'trees', CASE WHEN with_rows THEN modelcheck_observe.trees(excluded, true)
+                  ELSE '{}'::jsonb END);
 END;
 $$;

@@ -359,8 +359,8 @@ class InterleavedMachine(DomainMachine):
             super().check_state(step)
             return
         quiescent = all(s.txn is None and s.pending is None for s in self.sessions)
-        db = self.await_(read_snapshot(self.admin, self.target.store_schemas, rows=quiescent))
-        verdict = self.oracle.check(lambda model: from_model(model, rows=quiescent) == db)
+        db = self.await_(read_snapshot(self.admin, self.target.store_schemas, trees=quiescent))
+        verdict = self.oracle.check(lambda model: from_model(model, trees=quiescent) == db)
         if verdict.outcome == "skipped":
             return
         if verdict.outcome == "unknown":
@@ -371,7 +371,7 @@ class InterleavedMachine(DomainMachine):
             best = verdict.closest
             detail = verdict.reason
             if best is not None:
-                detail += "\n" + diff.render(from_model(best, rows=quiescent), db)
+                detail += "\n" + diff.render(from_model(best, trees=quiescent), db)
             self._fail_interleaved(step, detail)
         if verdict.searched:
             self.coverage.outcomes["serial order searched"] += 1

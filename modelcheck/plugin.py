@@ -22,6 +22,9 @@ from modelcheck._machine_fixtures import SEED_KEY, choose_seed, modelcheck_envir
 from modelcheck._server import EmbeddedServer, ExternalServer, find_postgres, open_server
 from modelcheck.errors import ModelcheckError
 
+#: Trace files and the shared example database (options --modelcheck-traces, ...).
+pytest_plugins = ["modelcheck._trace_plugin"]
+
 __all__ = ["modelcheck_environment"]
 
 _CONFIG_KEY = pytest.StashKey[Config]()

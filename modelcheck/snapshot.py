@@ -68,22 +68,19 @@ def _schema_name(pk: int | None) -> str | None:
     return None if pk is None else f"wt_{pk}"
 
 
-def _observed_tree(tree: Tree, rows: bool) -> Tree:
+def _observed_tree(tree: Tree) -> Tree:
     return Tree(
-        {
-            n: Table(n, t.columns, sorted_rows(t.rows) if rows else ())
-            for n, t in tree.tables.items()
-        },
+        {n: Table(n, t.columns, sorted_rows(t.rows)) for n, t in tree.tables.items()},
         dict(tree.indexes),
     )
 
 
-def from_model(model: Model, *, rows: bool = True) -> Snapshot:
+def from_model(model: Model, *, trees: bool = True) -> Snapshot:
     """What the database must hold when the model is right."""
     from modelcheck._domain.hashing import tree_hash
 
     branches = {}
-    trees: dict[str, Tree] = {"public": Tree()}
+    working: dict[str, Tree] = {"public": Tree()}
     for name, b in model.branches.items():
         schema = _schema_name(b.key.pk)
         branches[name] = BranchRow(
@@ -96,8 +93,8 @@ def from_model(model: Model, *, rows: bool = True) -> Snapshot:
             schema,
             tree_hash(b.recorded),
         )
-        if b.status == "active" and schema is not None:
-            trees[schema] = _observed_tree(b.tree, rows)
+        if trees and b.status == "active" and schema is not None:
+            working[schema] = _observed_tree(b.tree)
     commits = {
         i: CommitRow(c.key.pk, c.key.id, c.branch, c.parents, c.message, c.schema_hash, c.version)
         for i, c in model.commits.items()
@@ -106,7 +103,7 @@ def from_model(model: Model, *, rows: bool = True) -> Snapshot:
         i: MigrationRow(m.key.pk, m.key.id, m.branch, m.checksum, m.status)
         for i, m in model.migrations.items()
     }
-    return Snapshot(branches, commits, migrations, trees)
+    return Snapshot(branches, commits, migrations, working if trees else {})
 
 
 def observer_sql() -> str:
@@ -200,14 +197,15 @@ _QUERY = b"SELECT modelcheck_observe.snapshot(%s, %s)::text"
 
 
 async def read_snapshot(
-    conn: psycopg.AsyncConnection[Any], store_schemas: tuple[str, ...], *, rows: bool = True
+    conn: psycopg.AsyncConnection[Any], store_schemas: tuple[str, ...], *, trees: bool = True
 ) -> Snapshot:
     """Read the committed database state in one round trip.
 
-    ``rows=False`` reads everything but table rows: it never waits for another
-    session's locks, so it is safe while transactions are open.
+    ``trees=False`` reads only the store's own tables: it never waits for another
+    session's locks (even catalog look-ups of a table under open DDL would), so it is
+    safe while transactions are open.
     """
-    cursor = await conn.execute(_QUERY, (list(store_schemas), rows), prepare=True)
+    cursor = await conn.execute(_QUERY, (list(store_schemas), trees), prepare=True)
     row = await cursor.fetchone()
     assert row is not None
     return from_document(json.loads(row[0]))

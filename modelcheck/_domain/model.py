@@ -304,6 +304,7 @@ class Model:
         return Predicted("log", values=tuple(chain))
 
     def resolve(self, kind: Kind, key: int | UUID | str) -> Predicted:
+        self._no_nul(key)
         for identifier, entity in self.entities(kind).items():
             k = entity.key
             if (isinstance(key, int) and k.pk == key) or (isinstance(key, UUID) and k.id == key):

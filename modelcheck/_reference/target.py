@@ -92,7 +92,17 @@ class ReferenceTarget:
     ) -> list[tuple[Any, ...]]:
         """Send one statement; NUL never reaches the server, errors become DomainError."""
         if contains_nul(list(params)) or contains_nul(list(raw)):
-            raise DomainError("nul_in_text", message="a text argument contains NUL")
+            error = DomainError("nul_in_text", message="a text argument contains NUL")
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                # Like any failed statement, abort the open transaction (server-side).
+                try:
+                    await conn.execute(
+                        "SELECT vstore.raise_domain_error(%s, %s, %s)",
+                        (error.kind, error.sqlstate, error.message),
+                    )
+                except psycopg.Error as raised:
+                    raise domain_error_from(raised) from raised
+            raise error
         try:
             cursor = await conn.execute(query, params)
             return await cursor.fetchall()

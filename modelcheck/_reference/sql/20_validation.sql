@@ -234,3 +234,13 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Raises a domain error on the server. The adapter uses it for nul_in_text (a value
+-- Postgres text cannot carry, so it never reaches the server) inside an open
+-- transaction: like any failed statement, the failure then aborts that transaction.
+CREATE FUNCTION vstore.raise_domain_error(kind text, state text, message text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state, CONSTRAINT = kind;
+END
+$$;
