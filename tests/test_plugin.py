@@ -67,9 +67,18 @@ def test_report_header_names_server_profile_and_seed(pytester: pytest.Pytester) 
     result.stdout.fnmatch_lines(
         [
             "modelcheck: server: embedded PostgreSQL *",
-            "modelcheck: hypothesis profile=dev (max_examples=*), seed=1234",
+            "modelcheck: hypothesis profile=dev (max_examples=*), seed=1234 *",
         ]
     )
+
+
+def test_every_run_prints_a_seed_even_when_none_was_given(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest()
+    header = [line for line in result.stdout.lines if "seed=" in line]
+    assert len(header) == 1
+    seed = header[0].split("seed=")[1].split()[0]
+    assert seed.isdigit(), header[0]
 
 
 def test_fixtures_give_a_clean_database_with_the_installed_schema(
