@@ -1,0 +1,347 @@
+"""The mutant catalogue: it loads, every mutant installs, the machines kill mutants with
+short, readable failures, and a concurrency failure replays identically."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import hypothesis
+import psycopg
+import pytest
+from hypothesis import HealthCheck
+
+from modelcheck._bench import load_machine
+from modelcheck._isolation import DatabasePool
+from modelcheck._mutants import catalogue_paths
+from modelcheck._mutants.catalogue import (
+    BUG_CLASSES,
+    CATALOGUE,
+    MACHINES,
+    MUTANTS,
+    Mutant,
+    Mutation,
+    MutationError,
+    find,
+    reference_function,
+)
+from modelcheck._mutants.runner import (
+    RunConfig,
+    render_table,
+    run_all,
+    shrunk_steps,
+    summary,
+    write_report,
+)
+from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck._targets import resolve_target
+from modelcheck.errors import StateMismatch
+from modelcheck.machine import (
+    SESSION_SETTINGS,
+    DifferentialMachine,
+    MachineEnvironment,
+    installer_for,
+    run_machine,
+)
+
+MACHINES_DIR = Path(__file__).resolve().parent.parent / "machines"
+Server = EmbeddedServer | ExternalServer
+
+
+@pytest.fixture(autouse=True)
+def _traces_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failure traces of these tests go to the test's tmp dir, not the repository."""
+    monkeypatch.setenv("MODELCHECK_TRACES", str(tmp_path / "traces"))
+
+
+def machine(name: str) -> type[DifferentialMachine]:
+    return load_machine(MACHINES_DIR / f"test_{name}.py")
+
+
+def environment(server: Server, pool: DatabasePool, target_name: str, seed: int) -> Any:
+    return MachineEnvironment(resolve_target(target_name), pool, "dev", seed=seed)
+
+
+def settings(examples: int, steps: int) -> hypothesis.settings:
+    return hypothesis.settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+# ------------------------------------------------------------------------ catalogue
+
+
+def test_catalogue_is_large_and_spread_over_every_bug_class() -> None:
+    names = [info.name for info in CATALOGUE]
+    assert len(names) >= 15
+    assert len(set(names)) == len(names)
+    assert all(name.startswith("mutant-") for name in names)
+    assert {info.bug_class for info in CATALOGUE} == set(BUG_CLASSES)
+    for info in CATALOGUE:
+        assert info.description
+        assert info.killers
+        assert set(info.killers) <= set(MACHINES)
+        assert (MACHINES_DIR / f"test_{info.killers[0]}.py").is_file()
+
+
+def test_every_mutant_resolves_as_a_target_by_name() -> None:
+    assert set(catalogue_paths()) == {info.name for info in CATALOGUE}
+    for cls in MUTANTS:
+        target = resolve_target(cls.name)
+        assert isinstance(target, Mutant)
+        assert type(target) is cls
+        assert target.name == cls.name == find(cls.name).name
+        (sql,) = target.extra_sql
+        assert sql.startswith(f"CREATE OR REPLACE FUNCTION vstore.{cls.mutation.function}(")
+        assert cls.mutation.new in sql
+        original = reference_function(cls.mutation.file, cls.mutation.function)
+        assert sql != original.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+
+
+def test_a_mutation_must_match_the_reference_exactly_once() -> None:
+    with pytest.raises(MutationError, match="occurs 0 times"):
+        Mutation("50_commits.sql", "commit", "no such text", "x").sql()
+    with pytest.raises(MutationError, match="defines no function"):
+        Mutation("50_commits.sql", "no_such_function", "x", "y").sql()
+    with pytest.raises(KeyError, match="no mutant"):
+        find("mutant-nope")
+
+
+@pytest.mark.postgres
+def test_every_mutant_installs(empty_dsn: str) -> None:
+    with psycopg.connect(empty_dsn) as conn:
+        for cls in MUTANTS:
+            # Each install runs in a transaction rolled back afterwards: one database.
+            with conn.transaction(force_rollback=True):
+                cls().install(conn)
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                    " WHERE n.nspname = 'vstore' AND p.proname = %s",
+                    (cls.mutation.function,),
+                ).fetchone()
+                assert row == (1,), cls.name
+
+
+def test_shrunk_steps_counts_numbered_steps_and_timeline_steps() -> None:
+    sequential = (
+        "x\nsteps (model vs m):\n  1. [c0] commit('main', '') -> ok\n  2. [c0] log('main') -> ok\n"
+    )
+    assert shrunk_steps(sequential) == 2
+    interleaved = (
+        "t1@c0: ...\ntimeline (one column per connection):\nstep | c0 | c1\n----\n"
+        "   0 | BEGIN READ COMMITTED |\n   1 | commit('main', 'a') |\n   1 | commit -> ok |\n"
+        "   2 |  | commit('main', 'b')\n   3 | COMMIT -> ok |\nreplay: x\n"
+    )
+    assert shrunk_steps(interleaved) == 3
+
+
+# ------------------------------------------------------- sequential kills, shrunk
+
+
+@pytest.fixture(scope="module")
+def pools(modelcheck_server: Server) -> Iterator[Callable[[str], DatabasePool]]:
+    """One database pool per target, created on first use."""
+    opened: dict[str, DatabasePool] = {}
+
+    def pool(name: str) -> DatabasePool:
+        if name not in opened:
+            target = resolve_target(name)
+            opened[name] = DatabasePool(
+                modelcheck_server, installer_for(target), settings=SESSION_SETTINGS
+            ).__enter__()
+        return opened[name]
+
+    yield pool
+    for created in opened.values():
+        created.__exit__(None, None, None)
+
+
+SEQUENTIAL_KILLS = [
+    # mutant, machine, seed, examples, steps, the differing path in the message
+    ("mutant-branch-id-changes", "commits", 0, 20, 8, r"branches\['[^']*'\]\.id: model="),
+    ("mutant-message-trimmed", "commits", 1, 40, 6, r"commit identifier: model="),
+    ("mutant-branch-name-lowercased", "branches", 3, 20, 5, r"identifier: model="),
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mutant", "machine_name", "seed", "examples", "steps", "path"), SEQUENTIAL_KILLS
+)
+def test_a_sequential_mutant_fails_with_a_short_readable_mismatch(
+    modelcheck_server: Server,
+    pools: Callable[[str], DatabasePool],
+    mutant: str,
+    machine_name: str,
+    seed: int,
+    examples: int,
+    steps: int,
+    path: str,
+) -> None:
+    env = environment(modelcheck_server, pools(mutant), mutant, seed)
+    with pytest.raises(StateMismatch) as failed:
+        run_machine(machine(machine_name), env, settings(examples, steps))
+    message = str(failed.value)
+    assert 1 <= shrunk_steps(message) <= 8, message
+    assert re.search(path, message), message
+    assert " db=" in message
+    assert f"target {mutant!r}" in message
+    assert env.results[machine(machine_name).__name__]["outcome"] == "failed"
+
+
+# ---------------------------------------------------------- concurrency kills
+
+
+def _commit_race(m: Any) -> None:
+    m.use_connection(0, "read committed")
+    m.commit("main", "a")
+    m.use_connection(1, None)
+    m.commit("main", "b")  # waits for c0's lock on main (the reference) or not (mutant)
+    m.current = 0
+    m.commit_transaction()
+
+
+def _double_delete(m: Any) -> None:
+    m.create_branch("feat", "main")
+    m.use_connection(0, "read committed")
+    m.delete_branch("feat")
+    m.use_connection(1, None)
+    m.delete_branch("feat")
+    m.current = 0
+    m.commit_transaction()
+
+
+def _create_beside(m: Any) -> None:
+    m.create_branch("feat", "main")
+    m.use_connection(0, "read committed")
+    m.create_branch("x", "main")
+    m.use_connection(1, None)
+    m.create_branch("y", "feat")  # locks only feat: nothing orders it after x
+    m.current = 0
+    m.commit_transaction()
+
+
+SCENARIOS: dict[str, Callable[[Any], None]] = {
+    "mutant-commit-no-lock": _commit_race,
+    "mutant-delete-no-wait": _double_delete,
+    "mutant-branch-pk-max-plus-one": _create_beside,
+}
+
+
+def run_scenario(
+    server: Server, pool: DatabasePool, target_name: str, scenario: Callable[[Any], None]
+) -> str | None:
+    """Drive the concurrency machine through ``scenario``; its failure message or None."""
+    concurrency = machine("concurrency")
+    m: Any = concurrency(environment(server, pool, target_name, seed=7))
+    try:
+        m.open_connections(2)
+        scenario(m)
+    except StateMismatch as failure:
+        return str(failure)
+    finally:
+        m.teardown()
+    return None
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", sorted(SCENARIOS))
+def test_the_concurrency_machine_catches_a_concurrency_mutant_with_a_timeline(
+    modelcheck_server: Server, pools: Callable[[str], DatabasePool], mutant: str
+) -> None:
+    scenario = SCENARIOS[mutant]
+    assert run_scenario(modelcheck_server, pools("reference"), "reference", scenario) is None
+    message = run_scenario(modelcheck_server, pools(mutant), mutant, scenario)
+    assert message is not None
+    assert "no serial order explains the database" in message
+    assert "timeline (one column per connection):" in message
+    assert "… blocked" in message or "blocked" in message
+    assert 1 <= shrunk_steps(message) <= 8
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_concurrency_failure_replays_identically_twenty_times(
+    modelcheck_server: Server, pools: Callable[[str], DatabasePool]
+) -> None:
+    mutant = "mutant-delete-no-wait"
+    messages = {
+        run_scenario(modelcheck_server, pools(mutant), mutant, SCENARIOS[mutant]) for _ in range(20)
+    }
+    assert len(messages) == 1
+    (message,) = messages
+    assert message is not None
+    assert "timeline (one column per connection):" in message
+    assert "delete_branch: model error 55000 branch_deleted, db ok" in message
+
+
+# ------------------------------------------------------------------------ runner
+
+_TINY_MACHINE = '''
+import hypothesis
+
+from modelcheck.machine import run_machine
+from modelcheck.rules import BranchRules
+
+
+class TinyBranchMachine(BranchRules):
+    """Few short examples: enough to delete main."""
+
+
+def test_tiny_branch_machine(modelcheck_environment):
+    run_machine(
+        TinyBranchMachine,
+        modelcheck_environment,
+        hypothesis.settings(max_examples=40, stateful_step_count=3, deadline=None, database=None),
+    )
+'''
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_the_runner_kills_a_mutant_passes_the_reference_and_reports(
+    modelcheck_server: Server, tmp_path: Path
+) -> None:
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    (machines / "test_branches.py").write_text(_TINY_MACHINE)
+    config = RunConfig(
+        profile="dev",
+        seed=3,
+        machines_dir=machines,
+        work_dir=tmp_path / "work",
+        dsn=modelcheck_server.dsn,
+        timeout_s=300,
+    )
+    info = find("mutant-main-deletable")
+    assert info.killers[0] == "branches"
+    from modelcheck._mutants import runner
+
+    reference = runner.run_reference(config, machines=("branches",))
+    outcomes = [*run_all([info], config, jobs=1, reference=False), reference]
+    killed, ref = outcomes
+    assert killed.verdict == "killed", killed
+    assert killed.machine == "branches"
+    assert killed.time_to_kill_s is not None
+    assert killed.time_to_kill_s > 0
+    assert killed.shrunk_steps == 1
+    assert killed.failure
+    assert "delete_branch('main')" in killed.failure
+    assert ref.verdict == "passed", ref
+    json_path, md_path = write_report(outcomes, tmp_path / "report.json", config)
+    data = json.loads(json_path.read_text())
+    assert data["summary"]["killed"] == 1
+    assert data["summary"]["reference"] == "passed"
+    assert data["results"][0]["name"] == "mutant-main-deletable"
+    assert "| mutant-main-deletable | deletes | killed | branches |" in md_path.read_text()
+    assert render_table(outcomes).count("\n") == 3
+    assert summary(outcomes)["worst_shrunk_steps"] == 1
