@@ -5,11 +5,11 @@ After each fault the model says what must hold and the full state is compared.""
 from __future__ import annotations
 
 from modelcheck.faults import FaultRules
-from modelcheck.rules import BranchRules, CommitRules, FocusedRules, MergeRules, MigrationRules
+from modelcheck.rules import BranchRules, FocusedRules
 
 
-class FaultMachine(FaultRules, FocusedRules, MergeRules, MigrationRules, CommitRules, BranchRules):
-    """Domain and concurrency rules with faults injected between them."""
+class FaultMachine(FaultRules, FocusedRules, BranchRules):
+    """Operations on live branches with faults injected between them."""
 
 
 test_fault_machine = FaultMachine.pytest_test()

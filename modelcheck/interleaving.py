@@ -338,6 +338,7 @@ class InterleavedMachine(DomainMachine):
             outcome = pending.task.result()
             text = "ok"
         step.outcome = text if step.outcome == "sent" else f"{step.outcome}, then {text}"
+        self.coverage.outcomes[f"{pending.operation}: {text}"] += 1
         self._record(session.index, f"{pending.operation} -> {text}")
         observed = _serial.Observed(pending.operation, pending.args, outcome)
         if txn.isolation is None:
@@ -346,7 +347,14 @@ class InterleavedMachine(DomainMachine):
         else:
             txn.ops.append(observed)
             if error is not None:
-                txn.aborted = True  # Postgres aborts the whole transaction at once
+                # Postgres aborted the whole transaction at once; like a real client, roll
+                # back now rather than send statements that can only fail with 25P02.
+                txn.aborted = True
+                if session.txn is txn:
+                    self.await_(session.conn.execute(b"ROLLBACK"))
+                    session.txn = None
+                    self.coverage.outcomes["transaction aborted"] += 1
+                    self._record(session.index, "ROLLBACK (after the error)")
         if error is not None:
             return None
         identifier = _created_identifier(outcome)

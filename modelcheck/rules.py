@@ -143,6 +143,7 @@ class FocusedRules(DomainMachine):
     connections, contend for the same branch rows."""
 
     _fresh_migrations = 0
+    _fresh_branches = 0
 
     def active_branches(self) -> list[str]:
         return sorted(n for n, b in self.model.branches.items() if b.status == "active")
@@ -159,6 +160,18 @@ class FocusedRules(DomainMachine):
         identifier = f"{9000 + self._fresh_migrations % 1000:04d}_live"
         operations = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
         self.run("apply_migration", branch, identifier, operations)
+
+    @precondition(lambda self: self.has_two_active_branches())
+    @rule(data=st.data())
+    def delete_live(self, data: st.DataObject) -> None:
+        names = [n for n in self.active_branches() if n != "main"]
+        self.run("delete_branch", data.draw(st.sampled_from(names), label="branch"))
+
+    @rule(data=st.data(), name=st.sampled_from(("feat", "Fix", "a b", "ünï")))
+    def branch_live(self, data: st.DataObject, name: str) -> None:
+        source = data.draw(st.sampled_from(self.active_branches()), label="source")
+        self._fresh_branches += 1
+        self.run("create_branch", f"{name}-{self._fresh_branches}", source)
 
     @precondition(lambda self: self.has_two_active_branches())
     @rule(data=st.data())

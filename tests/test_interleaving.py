@@ -77,7 +77,7 @@ def test_repeatable_read_loser_gets_a_serialization_failure(machine: Machine) ->
     _on(machine, 0)
     machine.run("commit", "main", "stale")
     assert "40001" in machine.steps[-1].outcome
-    machine.commit_transaction()  # becomes a rollback
+    assert machine.sessions[0].txn is None, "the aborted transaction was rolled back"
     assert len(machine.model.log("main").values) == 2
 
 
@@ -112,7 +112,7 @@ def test_an_error_aborts_the_transaction_and_leaves_nothing(machine: Machine) ->
     machine.run("create_branch", "gone", "main")
     machine.run("delete_branch", "main")  # protected: aborts the whole transaction
     assert "protected_branch" in machine.steps[-1].outcome
-    machine.commit_transaction()
+    assert machine.sessions[0].txn is None, "the aborted transaction was rolled back"
     assert "gone" not in machine.model.branches
     with pytest.raises(DomainError):
         machine.model.log("gone")
