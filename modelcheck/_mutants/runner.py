@@ -138,9 +138,17 @@ def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
         return Attempt(machine, "error", round(took, 1), error=f"timeout after {took:.0f} s")
     took = round(time.perf_counter() - started, 1)
     (scratch / "pytest.log").write_text(done.stdout + done.stderr)
+    return read_attempt(scratch, machine, took, done.returncode)
+
+
+def read_attempt(scratch: Path, machine: str, took: float, returncode: int) -> Attempt:
+    """The attempt a finished run left in its scratch directory (report, first failure)."""
+    report = scratch / "report.json"
+    first = scratch / "first-failure.json"
     if not report.exists():
-        tail = (done.stdout + done.stderr)[-2000:]
-        return Attempt(machine, "error", took, error=f"pytest exit {done.returncode}", failure=tail)
+        log = scratch / "pytest.log"
+        tail = log.read_text()[-2000:] if log.exists() else ""
+        return Attempt(machine, "error", took, error=f"pytest exit {returncode}", failure=tail)
     machines: dict[str, Any] = json.loads(report.read_text())["machines"]
     result: dict[str, Any] = next(iter(machines.values()), {})
     failure = result.get("failure")
@@ -148,8 +156,8 @@ def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
     first_failure = json.loads(first.read_text()).get("first_failure_s") if first.exists() else None
     if result.get("outcome") == "passed" or error == "CoverageError":
         return Attempt(machine, "passed", took, error=error)
-    if done.returncode not in (0, 1) or failure is None:
-        return Attempt(machine, "error", took, error=error or f"exit {done.returncode}")
+    if returncode not in (0, 1) or failure is None:
+        return Attempt(machine, "error", took, error=error or f"exit {returncode}")
     trace = result.get("trace")
     found = _TRACE_LINE.search(failure)
     if trace is None and found:
