@@ -18,7 +18,7 @@ must hold and the usual full-state comparison checks it:
 
 Every fault is chosen by Hypothesis like any rule, so the same seed injects the same
 fault at the same step. Server restarts and connection exhaustion need a cluster of
-their own; ``tests/test_faults.py`` covers them.
+their own; ``tests/test_fault_clusters.py`` covers them.
 """
 
 from __future__ import annotations
