@@ -202,29 +202,29 @@ def test_a_sequential_mutant_fails_with_a_short_readable_mismatch(
 
 def _commit_race(m: Any) -> None:
     m.use_connection(0, "read committed")
-    m.commit("main", "a")
+    m.run("commit", "main", "a")
     m.use_connection(1, None)
-    m.commit("main", "b")  # waits for c0's lock on main (the reference) or not (mutant)
+    m.run("commit", "main", "b")  # waits for c0's lock on main (the reference) or not (mutant)
     m.current = 0
     m.commit_transaction()
 
 
 def _double_delete(m: Any) -> None:
-    m.create_branch("feat", "main")
+    m.run("create_branch", "feat", "main")
     m.use_connection(0, "read committed")
-    m.delete_branch("feat")
+    m.run("delete_branch", "feat")
     m.use_connection(1, None)
-    m.delete_branch("feat")
+    m.run("delete_branch", "feat")
     m.current = 0
     m.commit_transaction()
 
 
 def _create_beside(m: Any) -> None:
-    m.create_branch("feat", "main")
+    m.run("create_branch", "feat", "main")
     m.use_connection(0, "read committed")
-    m.create_branch("x", "main")
+    m.run("create_branch", "x", "main")
     m.use_connection(1, None)
-    m.create_branch("y", "feat")  # locks only feat: nothing orders it after x
+    m.run("create_branch", "y", "feat")  # locks only feat: nothing orders it after x
     m.current = 0
     m.commit_transaction()
 
