@@ -27,7 +27,7 @@ ENV_TARGET: Final = "MODELCHECK_TARGET"
 #: a blocked statement is detected by the machines, never by a timer.
 PROFILES: Final[Mapping[str, Mapping[str, int]]] = {
     "dev": {"max_examples": 25, "stateful_step_count": 20},
-    "ci": {"max_examples": 200, "stateful_step_count": 40},
+    "ci": {"max_examples": 120, "stateful_step_count": 40},
     "weekly": {"max_examples": 5_000, "stateful_step_count": 80},
 }
 DEFAULT_PROFILE: Final = "dev"
