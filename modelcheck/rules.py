@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, initialize, multiple, precondition, rule
 
 from modelcheck import strategies
+from modelcheck._domain.errors import DomainError
 from modelcheck._domain.model import Kind
 from modelcheck._domain.tree import Tree
 from modelcheck.machine import DifferentialMachine, counted_predicate
@@ -180,3 +181,71 @@ class FocusedRules(DomainMachine):
         source = data.draw(st.sampled_from(names), label="source")
         into = data.draw(st.sampled_from([n for n in names if n != source]), label="into")
         self.run("merge", source, into)
+
+    # -- contention: writes that must wait for another connection's open transaction ----
+
+    _contenders = 0
+
+    def contended(self) -> tuple[int, list[str], list[str]] | None:
+        """On an interleaved machine: a free connection other than one whose open
+        transaction wrote branches, those branches (their rows stay locked until it
+        ends) and the live branches it did not lock; None when there is no such pair."""
+        sessions: list[Any] = getattr(self, "sessions", [])
+        for holder in sessions:
+            txn = holder.txn
+            if txn is None or txn.aborted or holder.pending is not None:
+                continue
+            locked = sorted(
+                {
+                    branch
+                    for observed in txn.ops
+                    if not isinstance(observed.outcome, DomainError)
+                    for branch in _locked_branches(observed.operation, observed.args)
+                }
+                & set(self.active_branches())
+            )
+            free = [s.index for s in sessions if s.pending is None and s is not holder]
+            if locked and free:
+                unlocked = [b for b in self.active_branches() if b not in locked]
+                return free[0], locked, unlocked
+        return None
+
+    @rule(data=st.data())
+    def contend(self, data: st.DataObject) -> None:
+        """From another connection, write to a branch an open transaction wrote (so the
+        write waits for it), or create a branch beside it from a branch it did not lock.
+        On a sequential machine: the same writes on any live branch."""
+        found = self.contended()
+        locked, unlocked = self.active_branches(), self.active_branches()
+        if found is not None:
+            index, locked, unlocked = found
+            self.current = index
+        branch = data.draw(st.sampled_from(locked), label="branch")
+        kinds = ["commit", "commit", "delete_branch", "create_branch", "merge"]
+        if unlocked:
+            kinds.append("create_branch_beside")
+        kind = data.draw(st.sampled_from(kinds), label="write")
+        self._contenders += 1
+        fresh = f"contender-{self._contenders}"
+        if kind == "commit":
+            self.run("commit", branch, "contend")
+        elif kind == "delete_branch":
+            self.run("delete_branch", branch)
+        elif kind == "create_branch":
+            self.run("create_branch", fresh, branch)
+        elif kind == "create_branch_beside":
+            self.run("create_branch", fresh, data.draw(st.sampled_from(unlocked), label="from"))
+        else:
+            source = data.draw(st.sampled_from(self.active_branches()), label="source")
+            self.run("merge", source, branch)
+
+
+def _locked_branches(operation: str, args: tuple[Any, ...]) -> list[str]:
+    """The branch rows a successful operation locks (docs/domain.md, "Locking")."""
+    if operation in ("commit", "apply_migration", "delete_branch"):
+        return [args[0]]
+    if operation == "create_branch":
+        return [args[1]]
+    if operation == "merge":
+        return [args[0], args[1]]
+    return []
