@@ -154,13 +154,13 @@ class FocusedRules(DomainMachine):
         branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
         self.run("commit", branch, message)
 
-    @rule(data=st.data())
-    def migrate_live(self, data: st.DataObject) -> None:
+    @rule(target=DomainMachine.migrations, data=st.data())
+    def migrate_live(self, data: st.DataObject) -> Any:
         branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
         self._fresh_migrations += 1
         identifier = f"{9000 + self._fresh_migrations % 1000:04d}_live"
         operations = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
-        self.run("apply_migration", branch, identifier, operations)
+        return _created(self.run("apply_migration", branch, identifier, operations), identifier)
 
     @precondition(lambda self: self.has_two_active_branches())
     @rule(data=st.data())
