@@ -39,6 +39,9 @@ def register_profiles() -> None:
         hypothesis.settings.register_profile(
             name,
             deadline=None,
+            # Hypothesis's own CI profile (loaded when CI is set) derandomizes; ours keep
+            # the printed seed meaningful, so a CI failure replays with that seed.
+            derandomize=False,
             max_examples=values["max_examples"],
             stateful_step_count=values["stateful_step_count"],
             # Slow data generation is not a bug here: a step includes a round trip.

@@ -23,11 +23,13 @@ def test_options_are_read_into_the_config(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
         import hypothesis
+        from modelcheck._config import PROFILES
 
         def test_config(modelcheck_config):
             assert modelcheck_config.profile == "ci"
             assert modelcheck_config.target == "pkg.mod:Target"
-            assert hypothesis.settings().max_examples == 200
+            assert hypothesis.settings().max_examples == PROFILES["ci"]["max_examples"]
+            assert not hypothesis.settings().derandomize, "the printed seed must matter"
             assert hypothesis.settings().deadline is None
         """
     )
