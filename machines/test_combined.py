@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from modelcheck.rules import BranchRules, CommitRules, FocusedRules, MergeRules, MigrationRules
+from modelcheck.rules import BranchRules, CommitRules, MergeRules, MigrationRules, ScenarioRules
 
 
-class CombinedMachine(FocusedRules, MergeRules, MigrationRules, CommitRules, BranchRules):
+class CombinedMachine(ScenarioRules, MergeRules, MigrationRules, CommitRules, BranchRules):
     """Branches, commits, migrations and merges interleaved freely."""
 
 

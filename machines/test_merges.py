@@ -5,13 +5,13 @@ from __future__ import annotations
 from modelcheck.rules import (
     CommitRules,
     CreateBranchRules,
-    FocusedRules,
     MergeRules,
     MigrationRules,
+    ScenarioRules,
 )
 
 
-class MergeMachine(FocusedRules, MergeRules, MigrationRules, CommitRules, CreateBranchRules):
+class MergeMachine(ScenarioRules, MergeRules, MigrationRules, CommitRules, CreateBranchRules):
     """Branches diverge by migrations and commits, then merge back and forth."""
 
 

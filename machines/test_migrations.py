@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from modelcheck.rules import CommitRules, CreateBranchRules, MigrationRules
+from modelcheck.rules import CommitRules, CreateBranchRules, MigrationRules, ScenarioRules
 
 
-class MigrationMachine(MigrationRules, CommitRules, CreateBranchRules):
+class MigrationMachine(ScenarioRules, MigrationRules, CommitRules, CreateBranchRules):
     """Apply, re-apply, roll back and commit migrations on main and its branches."""
 
 

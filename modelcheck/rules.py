@@ -249,3 +249,72 @@ def _locked_branches(operation: str, args: tuple[Any, ...]) -> list[str]:
     if operation == "merge":
         return [args[0], args[1]]
     return []
+
+
+class ScenarioRules(FocusedRules):
+    """Short multi-step scenarios that random single steps reach too rarely: undo a drop
+    of a column that has a default; change one column's type on two diverged branches."""
+
+    def _live_column(self, data: st.DataObject, with_default: bool) -> tuple[str, str, str]:
+        """A (branch, table, column) drawn from the model, or a fresh one made first."""
+        candidates = [
+            (branch, table.name, column.name)
+            for branch in self.active_branches()
+            for table in self.model.branches[branch].tree.tables.values()
+            for column in table.columns
+            if (column.default is not None) == with_default
+        ]
+        if candidates:
+            return data.draw(st.sampled_from(candidates), label="column")
+        branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
+        self._fresh_migrations += 1
+        table = f"scenario_{self._fresh_migrations}"
+        spec = {
+            "name": "c",
+            "type": "integer",
+            "nullable": True,
+            "default": "7" if with_default else None,
+        }
+        self.run(
+            "apply_migration",
+            branch,
+            f"{9000 + self._fresh_migrations % 1000:04d}_scenario",
+            [{"op": "create_table", "table": table, "columns": [spec]}],
+        )
+        return branch, table, "c"
+
+    @rule(data=st.data())
+    def drop_and_undo(self, data: st.DataObject) -> None:
+        """Drop a column with a default, then roll that migration back: the default returns."""
+        branch, table, column = self._live_column(data, with_default=True)
+        self._fresh_migrations += 1
+        identifier = f"{9000 + self._fresh_migrations % 1000:04d}_drop"
+        operation = {"op": "drop_column", "table": table, "column": column}
+        if self.run("apply_migration", branch, identifier, [operation]) is not None:
+            self.run("rollback_migration", identifier)
+
+    @rule(data=st.data(), types=st.sampled_from((("bigint", "text"), ("text", "bigint"))))
+    def diverge_types_and_merge(self, data: st.DataObject, types: tuple[str, str]) -> None:
+        """Change one column's type differently on two branches, commit both, merge."""
+        branch, table, column = self._live_column(data, with_default=False)
+        self.run("commit", branch, "base")
+        self._fresh_branches += 1
+        other = f"diverged-{self._fresh_branches}"
+        if self.run("create_branch", other, branch) is None:
+            return
+        for name, new_type in ((branch, types[0]), (other, types[1])):
+            self._fresh_migrations += 1
+            operation = {
+                "op": "alter_column_type",
+                "table": table,
+                "column": column,
+                "type": new_type,
+            }
+            self.run(
+                "apply_migration",
+                name,
+                f"{9000 + self._fresh_migrations % 1000:04d}_type",
+                [operation],
+            )
+            self.run("commit", name, "retype")
+        self.run("merge", other, branch)
