@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
 from modelcheck import _serial, diff
-from modelcheck._domain.errors import TRANSACTION_ABORTS, DomainError
+from modelcheck._domain.errors import DDL, ERROR_KINDS, TRANSACTION_ABORTS, DomainError
 from modelcheck._domain.model import Predicted
 from modelcheck._notes import note_step
 from modelcheck._target import (
@@ -340,6 +340,15 @@ class InterleavedMachine(DomainMachine):
         step.outcome = text if step.outcome == "sent" else f"{step.outcome}, then {text}"
         self.coverage.outcomes[f"{pending.operation}: {text}"] += 1
         self._record(session.index, f"{pending.operation} -> {text}")
+        if isinstance(error, DomainError) and not plausible_error(error):
+            # An error inside a transaction is never placed in a serial order (the
+            # transaction aborts), but no order at all can produce this one.
+            self._fail_interleaved(
+                step,
+                f"{pending.operation} failed with SQLSTATE {error.sqlstate} ({error.kind}), "
+                "which no serial order of the specification produces: a retryable class-40 "
+                "error rewrapped, or an internal error",
+            )
         observed = _serial.Observed(pending.operation, pending.args, outcome)
         if txn.isolation is None:
             if error is None or error.sqlstate not in TRANSACTION_ABORTS:
@@ -418,6 +427,21 @@ class InterleavedMachine(DomainMachine):
             cells[session] = shown
             lines.append(f"{number:>4} | " + " | ".join(c.ljust(width) for c in cells))
         return "\n".join(lines)
+
+
+#: SQLSTATE classes Postgres raises for the store's DDL, casts and constraints.
+_DDL_CLASSES: Final = frozenset({"22", "23", "42", "0A"})
+
+
+def plausible_error(error: DomainError) -> bool:
+    """Whether some state of the store could produce this error at all: a domain kind
+    (with its SQLSTATE), a legal abort, or a DDL error of the classes the spec's DDL
+    raises. Everything else (P0001, XX000, a class-40 error under another code) is not."""
+    if error.sqlstate in TRANSACTION_ABORTS:
+        return True
+    if error.kind in ERROR_KINDS:
+        return ERROR_KINDS[error.kind] == error.sqlstate
+    return error.kind == DDL and error.sqlstate[:2] in _DDL_CLASSES
 
 
 def _args(args: tuple[Any, ...]) -> str:
