@@ -200,6 +200,42 @@ class InterleavedMachine(DomainMachine):
     def rollback_transaction(self) -> None:
         self._end(b"ROLLBACK")
 
+    def has_two_idle_sessions(self) -> bool:
+        return sum(s.txn is None and s.pending is None for s in self.sessions) >= 2
+
+    @precondition(lambda self: self.has_two_idle_sessions())
+    @rule(
+        data=st.data(),
+        operation=st.sampled_from(("commit", "merge", "delete_branch", "create_branch")),
+    )
+    def stale_snapshot_write(self, data: st.DataObject, operation: str) -> None:
+        """A REPEATABLE READ transaction reads a branch, another connection commits to it,
+        then the first writes to it: Postgres must refuse with a retryable 40001."""
+        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        first, second = idle[0], idle[1]
+        active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        branch = data.draw(st.sampled_from(active), label="branch")
+        self.current = first.index
+        self._begin("repeatable read")
+        self.run("log", branch)  # takes the transaction's snapshot
+        self.current = second.index
+        self.run("commit", branch, "meanwhile")
+        self.current = first.index
+        if first.pending is not None or first.txn is None:
+            return  # the read itself failed and rolled back; nothing stale to write
+        others = [n for n in active if n != branch]
+        if operation == "merge" and others:
+            self.run("merge", data.draw(st.sampled_from(others), label="source"), branch)
+        elif operation == "delete_branch" and branch != "main":
+            self.run("delete_branch", branch)
+        elif operation == "create_branch":
+            self.run("create_branch", f"stale-{len(self.steps)}", branch)
+        else:
+            self.run("commit", branch, "stale")
+        if first.txn is not None and first.pending is None:
+            self.current = first.index
+            self._end(b"COMMIT")
+
     def _end(self, statement: bytes) -> None:
         session = self._session()
         txn = session.txn
