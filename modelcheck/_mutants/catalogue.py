@@ -22,7 +22,9 @@ import attrs
 from modelcheck._reference.target import ReferenceTarget
 
 #: The machines a mutant can name as its killers, by ``machines/test_<name>.py``.
-MachineName = Literal["branches", "commits", "migrations", "merges", "combined", "concurrency"]
+MachineName = Literal[
+    "branches", "commits", "migrations", "merges", "combined", "concurrency", "faults"
+]
 MACHINES: Final[tuple[MachineName, ...]] = (
     "branches",
     "commits",
@@ -30,6 +32,7 @@ MACHINES: Final[tuple[MachineName, ...]] = (
     "merges",
     "combined",
     "concurrency",
+    "faults",
 )
 #: Bug classes, in the order the catalogue lists them.
 BUG_CLASSES: Final = (
@@ -475,6 +478,31 @@ class MainDeletable(Mutant):
     )
 
 
+class CommitBeforeDriftCheck(Mutant):
+    name = "mutant-commit-before-drift-check"
+    bug_class = "migrations"
+    description = (
+        "commit records the commit first and only then checks for drift, in a block that "
+        "turns the failed check into a warning: the commit of a drifted tree stays"
+    )
+    killers = ("faults",)
+    mutation = Mutation(
+        "50_commits.sql",
+        "commit",
+        "    IF vstore.tree_hash(b.schema_name) IS DISTINCT FROM b.tree_hash THEN\n",
+        "    c := vstore.add_commit(b, ARRAY[b.head_pk], message);\n"
+        "    BEGIN\n"
+        "        IF vstore.tree_hash(b.schema_name) IS DISTINCT FROM b.tree_hash THEN\n"
+        "            RAISE EXCEPTION USING ERRCODE = '55000';\n"
+        "        END IF;\n"
+        "    EXCEPTION WHEN object_not_in_prerequisite_state THEN\n"
+        "        RAISE WARNING 'branch % drifted', branch;\n"
+        "    END;\n"
+        "    RETURN (c.pk, c.id, c.identifier, c.version, c.schema_hash)::vstore.commit_result;\n"
+        "    IF false THEN\n",
+    )
+
+
 # ---------------------------------------------------------------------- error codes
 
 
@@ -538,6 +566,7 @@ MUTANTS: Final[tuple[type[Mutant], ...]] = (
     MessageTruncated,
     BranchNameLowercased,
     MigrationNotAtomic,
+    CommitBeforeDriftCheck,
     RollbackForgetsDefault,
     ChecksumIgnoresRows,
     MergeMissesTypeConflict,
