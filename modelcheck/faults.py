@@ -101,14 +101,19 @@ class FaultRules(InterleavedMachine):
         """ALTER a branch's working tree directly, as a careless colleague would."""
         active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
         name = data.draw(st.sampled_from(active), label="branch")
-        branch = self.model.branches[name]
+        tables = sorted(self.model.branches[name].tree.tables, key=str.encode)
+        table = data.draw(st.sampled_from(tables), label="table") if tables else None
         self.coverage.rules["out_of_band_ddl"] += 1
+        self.alter_behind_the_store(name, table)
+
+    def alter_behind_the_store(self, name: str, table: str | None) -> None:
+        """Add a column to ``table`` (or create a table) in branch ``name``'s schema
+        directly; the model's live tree changes, its recorded tree does not."""
+        branch = self.model.branches[name]
         self._oob_counter += 1
         column = f"oob_{self._oob_counter}"
         schema = f"wt_{branch.key.pk}"
-        tables = sorted(branch.tree.tables, key=str.encode)
-        if tables:
-            table = data.draw(st.sampled_from(tables), label="table")
+        if table is not None:
             op: dict[str, Any] = {
                 "op": "add_column",
                 "table": table,

@@ -1,0 +1,88 @@
+"""Targets that leave partial effects behind are caught (issue #6): a migration whose
+failing operation is swallowed, and a commit recorded before a drift check that is
+only a warning. Each scenario passes on the reference and fails on the mutant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from modelcheck._isolation import DatabasePool
+from modelcheck._mutants.catalogue import CommitBeforeDriftCheck, MigrationNotAtomic
+from modelcheck._reference.target import ReferenceTarget
+from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck._target import Target
+from modelcheck.errors import StateMismatch
+from modelcheck.faults import FaultRules
+from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
+from modelcheck.rules import CommitRules, MigrationRules
+
+pytestmark = pytest.mark.postgres
+
+
+class Machine(FaultRules, MigrationRules, CommitRules):
+    pass
+
+
+@pytest.fixture
+def machine_for(
+    modelcheck_server: EmbeddedServer | ExternalServer,
+) -> Iterator[Callable[[Target], Machine]]:
+    opened: list[tuple[DatabasePool, Machine]] = []
+
+    def build(target: Target) -> Machine:
+        pool = DatabasePool(
+            modelcheck_server, installer_for(target), ahead=0, settings=SESSION_SETTINGS
+        ).open()
+        machine = Machine(MachineEnvironment(target, pool))
+        machine.open_connections(2)
+        opened.append((pool, machine))
+        return machine
+
+    yield build
+    for pool, machine in opened:
+        machine.teardown()
+        pool.close()
+
+
+FAILING_MIGRATION = [
+    {
+        "op": "create_table",
+        "table": "half",
+        "columns": [{"name": "v", "type": "text", "nullable": True, "default": None}],
+    },
+    {"op": "drop_table", "table": "missing"},
+]
+
+
+@pytest.mark.parametrize(
+    "target", [ReferenceTarget(), MigrationNotAtomic()], ids=["reference", "mutant"]
+)
+def test_a_half_applied_migration_is_caught(
+    machine_for: Callable[[Target], Machine], target: Target
+) -> None:
+    machine = machine_for(target)
+    if isinstance(target, MigrationNotAtomic):
+        with pytest.raises(StateMismatch, match="42P01"):
+            machine.run("apply_migration", "main", "0001_half", FAILING_MIGRATION)
+    else:
+        assert machine.run("apply_migration", "main", "0001_half", FAILING_MIGRATION) is None
+        assert "half" not in machine.model.branches["main"].tree.tables
+
+
+@pytest.mark.parametrize(
+    "target", [ReferenceTarget(), CommitBeforeDriftCheck()], ids=["reference", "mutant"]
+)
+def test_a_commit_of_a_drifted_tree_is_caught(
+    machine_for: Callable[[Target], Machine], target: Target
+) -> None:
+    machine = machine_for(target)
+    machine.alter_behind_the_store("main", None)
+    machine.current = 0
+    if isinstance(target, CommitBeforeDriftCheck):
+        with pytest.raises(StateMismatch, match="schema_drift"):
+            machine.run("commit", "main", "on a drifted tree")
+    else:
+        assert machine.run("commit", "main", "on a drifted tree") is None
+        assert "schema_drift" in machine.steps[-1].outcome
