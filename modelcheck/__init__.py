@@ -30,6 +30,7 @@ from modelcheck.errors import (
     ModelcheckError,
     ServerError,
     StateMismatch,
+    TraceError,
 )
 from modelcheck.faults import FaultRules
 from modelcheck.interleaving import InterleavedMachine, UndetectableWait
@@ -42,6 +43,7 @@ from modelcheck.rules import (
     FocusedRules,
     MergeRules,
     MigrationRules,
+    ScenarioRules,
 )
 from modelcheck.snapshot import Snapshot
 
@@ -74,11 +76,13 @@ __all__ = [
     "ModelcheckError",
     "PgInstall",
     "ReferenceTarget",
+    "ScenarioRules",
     "Server",
     "ServerError",
     "Snapshot",
     "StateMismatch",
     "Target",
+    "TraceError",
     "TrinityId",
     "UndetectableWait",
     "connect",
