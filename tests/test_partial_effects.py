@@ -9,7 +9,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from modelcheck._isolation import DatabasePool
-from modelcheck._mutants.catalogue import CommitBeforeDriftCheck, MigrationNotAtomic
+from modelcheck._mutants.catalogue import (
+    CommitBeforeDriftCheck,
+    DeleteDropsSchemaSeparately,
+    MigrationNotAtomic,
+)
 from modelcheck._reference.target import ReferenceTarget
 from modelcheck._server import EmbeddedServer, ExternalServer
 from modelcheck._target import Target
@@ -86,3 +90,26 @@ def test_a_commit_of_a_drifted_tree_is_caught(
     else:
         assert machine.run("commit", "main", "on a drifted tree") is None
         assert "schema_drift" in machine.steps[-1].outcome
+
+
+@pytest.mark.parametrize(
+    "target", [ReferenceTarget(), DeleteDropsSchemaSeparately()], ids=["reference", "mutant"]
+)
+def test_a_delete_that_drops_the_schema_separately_is_caught(
+    machine_for: Callable[[Target], Machine], target: Target
+) -> None:
+    machine = machine_for(target)
+    machine.current = 0
+    tables = [{"name": "v", "type": "text", "nullable": True, "default": None}]
+    machine.run(
+        "apply_migration",
+        "main",
+        "0001_keep",
+        [{"op": "create_table", "table": "kept", "columns": tables}],
+    )
+    if isinstance(target, DeleteDropsSchemaSeparately):
+        with pytest.raises(StateMismatch, match="wt_1"):
+            machine.run("delete_branch", "main")
+    else:
+        assert machine.run("delete_branch", "main") is None
+        assert "protected_branch" in machine.steps[-1].outcome

@@ -503,6 +503,35 @@ class CommitBeforeDriftCheck(Mutant):
     )
 
 
+class DeleteDropsSchemaSeparately(Mutant):
+    name = "mutant-delete-drops-schema-separately"
+    bug_class = "deletes"
+    description = (
+        "delete_branch drops the schema first, in its own transaction (a dblink "
+        "connection), then checks that the branch may be deleted: deleting main fails "
+        "but its working tree is gone"
+    )
+    killers = ("branches", "combined")
+    mutation = Mutation(
+        "40_branches.sql",
+        "delete_branch",
+        "    IF b.identifier = 'main' THEN\n        PERFORM vstore.raise_error('protected_branch'",
+        "    PERFORM vstore.dblink_exec(\n"
+        "        format('dbname=%L host=%L port=%L user=%L', current_database(),\n"
+        "               split_part(current_setting('unix_socket_directories'), ',', 1),\n"
+        "               current_setting('port'), current_user),\n"
+        "        format('DROP SCHEMA IF EXISTS %I CASCADE', b.schema_name));\n"
+        "    IF b.identifier = 'main' THEN\n"
+        "        PERFORM vstore.raise_error('protected_branch'",
+    )
+
+
+DeleteDropsSchemaSeparately.extra_sql = (
+    "CREATE EXTENSION IF NOT EXISTS dblink WITH SCHEMA vstore",
+    *DeleteDropsSchemaSeparately.extra_sql,
+)
+
+
 # ---------------------------------------------------------------------- error codes
 
 
@@ -574,6 +603,7 @@ MUTANTS: Final[tuple[type[Mutant], ...]] = (
     MergeParentsSwapped,
     DeletedNameReusable,
     MainDeletable,
+    DeleteDropsSchemaSeparately,
     SerializationRewrapped,
 )
 
