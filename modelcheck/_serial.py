@@ -23,12 +23,6 @@ from modelcheck._domain.model import Model
 #: Nodes the depth-first search may visit per check before it answers "unknown".
 SEARCH_BOUND: Final = 5_000
 
-_TRINITY_KIND: Final = {
-    "create_branch": "branch",
-    "commit": "commit",
-    "apply_migration": "migration",
-    "merge": "commit",
-}
 _READS: Final = frozenset({"log", "resolve", "verify"})
 
 
@@ -60,7 +54,8 @@ class Verdict:
 
 def replay(model: Model, observed: Observed, check_reads: bool) -> str | None:
     """Apply one observed statement to ``model``; return why it cannot be, or None."""
-    from modelcheck.machine import _result_problems, _trinity_of
+    # Lazy: machine.py imports this module's users; the comparison rules live there once.
+    from modelcheck.machine import _TRINITY_KIND, _result_problems, _trinity_of
 
     try:
         expected = getattr(model, observed.operation)(*observed.args)
@@ -92,7 +87,7 @@ def replay(model: Model, observed: Observed, check_reads: bool) -> str | None:
     trinity = _trinity_of(actual)
     try:
         if kind is not None and trinity is not None:
-            model.bind(kind, trinity.identifier, trinity.pk, trinity.id, monotonic=False)  # type: ignore[arg-type]
+            model.bind(kind, trinity.identifier, trinity.pk, trinity.id, monotonic=False)
         if observed.operation == "resolve":
             key = model.entity_key(observed.args[0], actual.identifier)
             if (key.pk, key.id) != (actual.pk, actual.id):
@@ -119,8 +114,7 @@ class Oracle:
         self.found_count = 0
         self.gave_up = False
 
-    def commit(self, ops: list[Observed], checks_reads: bool, label: str) -> None:
-        session = int(label.rsplit("@c", 1)[1])
+    def commit(self, ops: list[Observed], checks_reads: bool, label: str, session: int) -> None:
         self.unsettled.append(Committed(tuple(ops), checks_reads, label, session))
 
     def give_up(self) -> None:

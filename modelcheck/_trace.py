@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 import attrs
+from psycopg import sql
 
 from modelcheck._domain.errors import TRANSACTION_ABORTS
 from modelcheck._targets import BUILTIN, _mutant_path
@@ -180,16 +181,13 @@ def target_spec(target: object) -> str:
     return path
 
 
-def _literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+def _literal(value: Any) -> sql.Composable:
+    """A value as the literal the target bound it as (operations travel as jsonb)."""
     if isinstance(value, (list, tuple, Mapping)):
-        return _literal(json.dumps(value, default=str)) + "::jsonb"
-    return "'" + str(value).replace("'", "''") + "'"
+        return sql.SQL("{}::jsonb").format(sql.Literal(json.dumps(value, default=str)))
+    if isinstance(value, UUID):
+        return sql.Literal(str(value))
+    return sql.Literal(value)
 
 
 def sql_of(target: object, step: Step) -> str | None:
@@ -207,6 +205,7 @@ def sql_of(target: object, step: Step) -> str | None:
         text = sql_for(step.operation, step.args)
         return None if text is None else str(text)
     from modelcheck._reference.target import ReferenceTarget
+    from modelcheck._target import contains_nul
 
     if not isinstance(target, ReferenceTarget):
         return None
@@ -215,9 +214,13 @@ def sql_of(target: object, step: Step) -> str | None:
         key = args[1]
         key_kind = "pk" if isinstance(key, int) else "id" if isinstance(key, UUID) else "identifier"
         args = (args[0], str(key), key_kind)
+    if contains_nul(list(args)):
+        return None  # a NUL value never reaches the server: nothing was sent
     # Shown to people, never executed: the target sent it with bound parameters.
-    shown = ", ".join(_literal(a) for a in args)
-    return f"SELECT * FROM vstore.{step.operation}({shown})"  # noqa: S608
+    statement = sql.SQL("SELECT * FROM vstore.{}({})").format(
+        sql.Identifier(step.operation), sql.SQL(", ").join(_literal(a) for a in args)
+    )
+    return statement.as_string(None)
 
 
 def _outcome_fields(outcome: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ their own; ``tests/test_fault_clusters.py`` covers them.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Final
 
@@ -216,8 +217,6 @@ class FaultRules(InterleavedMachine):
 
     @staticmethod
     async def _tick() -> None:
-        import asyncio
-
         await asyncio.sleep(0.001)
 
     def _replace_connection(self, session: Session) -> None:

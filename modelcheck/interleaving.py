@@ -39,7 +39,7 @@ from modelcheck._target import (
     domain_error_from,
 )
 from modelcheck.errors import ModelcheckError, StateMismatch
-from modelcheck.machine import SESSION_SETTINGS, Step, replay_hint
+from modelcheck.machine import Step, replay_hint
 from modelcheck.rules import DomainMachine
 from modelcheck.snapshot import from_model, read_snapshot
 
@@ -257,7 +257,9 @@ class InterleavedMachine(DomainMachine):
             self.coverage.outcomes["transaction aborted"] += 1
         else:
             self.committed.append(txn)
-            self.oracle.commit(txn.ops, txn.checks_reads, f"t{txn.number}@c{txn.session}")
+            self.oracle.commit(
+                txn.ops, txn.checks_reads, f"t{txn.number}@c{txn.session}", txn.session
+            )
             self.coverage.outcomes["transaction committed"] += 1
         self.steps[-1].outcome = outcome
         self._record(session.index, f"{statement.decode()} -> {outcome}")
@@ -388,7 +390,7 @@ class InterleavedMachine(DomainMachine):
         observed = _serial.Observed(pending.operation, pending.args, outcome)
         if txn.isolation is None:
             if error is None or error.sqlstate not in TRANSACTION_ABORTS:
-                self.oracle.commit([observed], True, f"t{txn.number}@c{txn.session}")
+                self.oracle.commit([observed], True, f"t{txn.number}@c{txn.session}", txn.session)
         else:
             txn.ops.append(observed)
             if error is not None:
@@ -486,5 +488,3 @@ def _args(args: tuple[Any, ...]) -> str:
 
 
 __all__ = ["ISOLATION_LEVELS", "InterleavedMachine", "UndetectableWait"]
-
-_ = SESSION_SETTINGS  # every session opened by connect() carries them (deadlock_timeout)

@@ -329,7 +329,7 @@ def test_a_buggy_target_writes_a_complete_trace(failing: tuple[Path, Path]) -> N
     # Shrunk: the last write is Hypothesis' minimal example, a single commit.
     assert [s["operation"] for s in trace["steps"]] == ["commit"]
     step = trace["steps"][0]
-    assert step["sql"].startswith("SELECT * FROM vstore.commit(")
+    assert step["sql"].startswith('SELECT * FROM vstore."commit"(')
     assert trace["failure"]["detail"] in trace["failure"]["message"]
     assert "commit identifier" in trace["failure"]["detail"]
 
