@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelcheck.rules import BranchRules
+from modelcheck.suites.vstore.rules import BranchRules
 
 
 class BranchMachine(BranchRules):

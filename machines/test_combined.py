@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from modelcheck.rules import BranchRules, CommitRules, MergeRules, MigrationRules, ScenarioRules
+from modelcheck.suites.vstore.rules import (
+    BranchRules,
+    CommitRules,
+    MergeRules,
+    MigrationRules,
+    ScenarioRules,
+)
 
 
 class CombinedMachine(ScenarioRules, MergeRules, MigrationRules, CommitRules, BranchRules):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelcheck.rules import BranchRules, CommitRules
+from modelcheck.suites.vstore.rules import BranchRules, CommitRules
 
 
 class CommitMachine(CommitRules, BranchRules):

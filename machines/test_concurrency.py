@@ -9,11 +9,10 @@ sequential machines' job), so transactions live long enough to contend.
 
 from __future__ import annotations
 
-from modelcheck.interleaving import InterleavedMachine
-from modelcheck.rules import BranchRules, FocusedRules
+from modelcheck.suites.vstore.rules import BranchRules, FocusedRules, StaleSnapshotRules
 
 
-class ConcurrencyMachine(InterleavedMachine, FocusedRules, BranchRules):
+class ConcurrencyMachine(StaleSnapshotRules, FocusedRules, BranchRules):
     """Commits, migrations, merges, branches and reads sent on interleaved connections."""
 
 

@@ -4,8 +4,8 @@ After each fault the model says what must hold and the full state is compared.""
 
 from __future__ import annotations
 
-from modelcheck.faults import FaultRules
-from modelcheck.rules import BranchRules, FocusedRules
+from modelcheck.suites.vstore.faults import FaultRules
+from modelcheck.suites.vstore.rules import BranchRules, FocusedRules
 
 
 class FaultMachine(FaultRules, FocusedRules, BranchRules):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelcheck.rules import (
+from modelcheck.suites.vstore.rules import (
     CommitRules,
     CreateBranchRules,
     MergeRules,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from modelcheck.rules import CommitRules, CreateBranchRules, MigrationRules, ScenarioRules
+from modelcheck.suites.vstore.rules import (
+    CommitRules,
+    CreateBranchRules,
+    MigrationRules,
+    ScenarioRules,
+)
 
 
 class MigrationMachine(ScenarioRules, MigrationRules, CommitRules, CreateBranchRules):

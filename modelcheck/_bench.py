@@ -52,14 +52,13 @@ from hypothesis.stateful import (
 
 from modelcheck._isolation import DatabasePool
 from modelcheck._server import Server
-from modelcheck._target import Target
 from modelcheck.machine import (
     SESSION_SETTINGS,
     DifferentialMachine,
     MachineEnvironment,
     installer_for,
 )
-from modelcheck.snapshot import from_model, read_snapshot
+from modelcheck.target import Target
 
 REPORT_VERSION: Final = 1
 T = TypeVar("T")
@@ -384,16 +383,15 @@ def _snapshot_costs(
     populate()
     instance = holder[0]
     try:
-        store = instance.target.store_schemas
         costs: dict[str, list[float]] = {"read": [], "from_model": [], "check_state": []}
         n = config.snapshot_reads
         for _ in range(config.repeats):
             t0 = time.perf_counter()
             for _ in range(n):
-                instance.await_(read_snapshot(instance.conn, store))
+                instance.read_state()
             t1 = time.perf_counter()
             for _ in range(n):
-                from_model(instance.model)
+                instance.spec.expected(instance.model, full=True)
             t2 = time.perf_counter()
             for _ in range(n):
                 instance.check_state()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from modelcheck._cli import Subcommand
 from modelcheck._config import ENV_PROFILE, Config
-from modelcheck._mutants.runner import DEFAULT_REPORT
+from modelcheck.suites.vstore.mutants.runner import DEFAULT_REPORT
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -39,8 +39,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
-    from modelcheck._mutants.catalogue import CATALOGUE, find
-    from modelcheck._mutants.runner import (
+    from modelcheck.suites.vstore.mutants.catalogue import CATALOGUE, find
+    from modelcheck.suites.vstore.mutants.runner import (
         Outcome,
         RunConfig,
         default_machines_dir,

@@ -16,10 +16,11 @@ from modelcheck._cli import Subcommand
 from modelcheck._config import Config
 from modelcheck._isolation import DatabasePool
 from modelcheck._server import EmbeddedServer, ExternalServer, find_postgres
-from modelcheck._stress import checker, report, runner
 from modelcheck._targets import resolve_target
 from modelcheck.errors import ConfigError
 from modelcheck.machine import installer_for
+from modelcheck.suites.vstore.results import VersionedStoreTarget
+from modelcheck.suites.vstore.stress import checker, report, runner
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "": 1.0}
 
@@ -86,6 +87,11 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         install = find_postgres(config.pg_bin) if config.pg_bin is not None else None
         server = EmbeddedServer(install, settings={"max_connections": str(slots)})
     runs = []
+    if not isinstance(target, VersionedStoreTarget):
+        raise ConfigError(
+            f"stress checks versioned-store targets; {target.name!r} is not one. To fix "
+            "this, give a target of the built-in suite (docs/stress.md)."
+        )
     with server, DatabasePool(server, installer_for(target), ahead=0) as pool:
         for workers in counts:
             settings = runner.StressConfig(

@@ -3,18 +3,27 @@ seed of the run and the JSON report."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelcheck._config import Config
 from modelcheck._isolation import DatabasePool
 from modelcheck._server import EmbeddedServer, ExternalServer
-from modelcheck._targets import resolve_target
-from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
+from modelcheck._targets import DEFAULT, resolve_target, spec_of
+from modelcheck.machine import (
+    SESSION_SETTINGS,
+    DifferentialMachine,
+    MachineEnvironment,
+    installer_for,
+    machine_spec,
+)
+from modelcheck.spec import InvalidDefinition
 
 #: The seed every machine of this pytest run uses (printed in the header).
 SEED_KEY = pytest.StashKey[int]()
@@ -30,19 +39,72 @@ def choose_seed(given: object) -> int:
         return int.from_bytes(str(given).encode()[:8].ljust(8, b"\0"), "big")
 
 
+class Environments:
+    """One environment per target a run needs: the configured one, and the default target
+    of any machine whose spec the configured target does not implement."""
+
+    def __init__(self, config: Config, server: EmbeddedServer | ExternalServer, seed: int) -> None:
+        self.config = config
+        self.server = server
+        self.seed = seed
+        self.by_target: dict[str, MachineEnvironment] = {}
+        self._stack = contextlib.ExitStack()
+
+    def get(self, name: str | None) -> MachineEnvironment:
+        key = name or DEFAULT
+        if key not in self.by_target:
+            target = resolve_target(key)
+            installer = installer_for(target)
+            pool = self._stack.enter_context(
+                DatabasePool(self.server, installer, settings=SESSION_SETTINGS)
+            )
+            self.by_target[key] = MachineEnvironment(target, pool, self.config.profile, self.seed)
+        return self.by_target[key]
+
+    def for_machine(self, machine: type[DifferentialMachine]) -> MachineEnvironment:
+        spec = machine_spec(machine)
+        configured = self.get(self.config.target)
+        if spec_of(configured.target).name == spec.name:
+            return configured
+        default: str | None = getattr(machine, "default_target", None)
+        if default is None:
+            raise InvalidDefinition(
+                f"{machine.__qualname__} checks spec {spec.name!r}, but the configured target "
+                f"{configured.target.name!r} implements {spec_of(configured.target).name!r}. "
+                "To fix this, either: give --modelcheck-target a target of that spec, or set "
+                "`default_target = 'package.module:Target'` on the machine."
+            )
+        return self.get(default)
+
+    def report(self) -> dict[str, Any]:
+        """The JSON report: the configured target's, with every other target's machines."""
+        main = self.get(self.config.target).report()
+        for environment in self.by_target.values():
+            main["machines"].update(environment.results)
+        return main
+
+    def close(self) -> None:
+        self._stack.close()
+
+
 @pytest.fixture(scope="session")
-def modelcheck_environment(
+def modelcheck_environments(
     pytestconfig: pytest.Config,
     modelcheck_config: Config,
     modelcheck_server: EmbeddedServer | ExternalServer,
-) -> Iterator[MachineEnvironment]:
+) -> Iterator[Environments]:
+    """Environments by target, created on first use and closed at the end of the run."""
+    environments = Environments(modelcheck_config, modelcheck_server, pytestconfig.stash[SEED_KEY])
+    try:
+        yield environments
+        report = pytestconfig.getoption("modelcheck_report", None)
+        if report and environments.by_target:
+            Path(report).write_text(json.dumps(environments.report(), indent=2) + "\n")
+    finally:
+        environments.close()
+
+
+@pytest.fixture(scope="session")
+def modelcheck_environment(modelcheck_environments: Environments) -> MachineEnvironment:
     """The target chosen by ``--modelcheck-target`` and a pool of databases holding it."""
-    target = resolve_target(modelcheck_config.target)
-    with DatabasePool(modelcheck_server, installer_for(target), settings=SESSION_SETTINGS) as pool:
-        environment = MachineEnvironment(
-            target, pool, modelcheck_config.profile, seed=pytestconfig.stash[SEED_KEY]
-        )
-        yield environment
-    report = pytestconfig.getoption("modelcheck_report", None)
-    if report:
-        Path(report).write_text(json.dumps(environment.report(), indent=2) + "\n")
+    return modelcheck_environments.get(modelcheck_environments.config.target)

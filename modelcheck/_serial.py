@@ -17,18 +17,15 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from modelcheck._domain.errors import DomainError
-from modelcheck._domain.model import Model
+from modelcheck.spec import OperationError, Spec
 
 #: Nodes the depth-first search may visit per check before it answers "unknown".
 SEARCH_BOUND: Final = 5_000
 
-_READS: Final = frozenset({"log", "resolve", "verify"})
-
 
 @attrs.frozen
 class Observed:
-    """One statement as the database answered it: a result or a DomainError."""
+    """One statement as the database answered it: a result or an OperationError."""
 
     operation: str
     args: tuple[Any, ...]
@@ -46,70 +43,60 @@ class Committed:
 @attrs.define
 class Verdict:
     outcome: Literal["ok", "unknown", "violation", "skipped"]
-    model: Model | None = None
+    model: Any = None
     searched: bool = False
     reason: str = ""
-    closest: Model | None = None
+    closest: Any = None
 
 
-def replay(model: Model, observed: Observed, check_reads: bool) -> str | None:
+def replay(spec: Spec[Any, Any], model: Any, observed: Observed, check_reads: bool) -> str | None:
     """Apply one observed statement to ``model``; return why it cannot be, or None."""
-    # Lazy: machine.py imports this module's users; the comparison rules live there once.
-    from modelcheck.machine import _TRINITY_KIND, _result_problems, _trinity_of
-
+    row = spec.operation(observed.operation)
+    expected: Any = None
+    expected_error: OperationError | None = None
     try:
-        expected = getattr(model, observed.operation)(*observed.args)
-        expected_error: DomainError | None = None
-    except DomainError as error:
-        expected, expected_error = None, error
-    if observed.operation in _READS and not check_reads:
+        expected = spec.apply(model, observed.operation, observed.args)
+    except OperationError as error:
+        expected_error = error
+    if row.reads_only and not check_reads:
         return None
     actual = observed.outcome
-    if isinstance(actual, DomainError):
+    name = observed.operation
+    if isinstance(actual, OperationError):
         if expected_error is None:
-            return f"{observed.operation}: model ok, db error {actual.sqlstate} {actual.kind}"
+            return f"{name}: model ok, db error {actual.sqlstate} {actual.kind}"
         if expected_error.outcome != actual.outcome:
             return (
-                f"{observed.operation}: model error {expected_error.sqlstate} "
-                f"{expected_error.kind}, db error {actual.sqlstate} {actual.kind}"
+                f"{name}: model error {expected_error.sqlstate} {expected_error.kind}, "
+                f"db error {actual.sqlstate} {actual.kind}"
             )
         return None
     if expected_error is not None:
-        return (
-            f"{observed.operation}: model error {expected_error.sqlstate} {expected_error.kind}, "
-            "db ok"
-        )
-    assert expected is not None
-    problems = list(_result_problems(expected, actual, observed.args))
+        return f"{name}: model error {expected_error.sqlstate} {expected_error.kind}, db ok"
+    problems = list(row.compare(expected, actual, observed.args))
+    if not problems:
+        bindings = spec.bindings(model)
+        for value in row.opaque(actual, observed.args):
+            broken = bindings.learn(value, sequential=False)
+            if broken is not None:
+                problems.append(f"opaque value broke a law: {broken}")
     if problems:
-        return f"{observed.operation}{observed.args!r}: " + "; ".join(problems)
-    kind = _TRINITY_KIND.get(observed.operation)
-    trinity = _trinity_of(actual)
-    try:
-        if kind is not None and trinity is not None:
-            model.bind(kind, trinity.identifier, trinity.pk, trinity.id, monotonic=False)
-        if observed.operation == "resolve":
-            key = model.entity_key(observed.args[0], actual.identifier)
-            if (key.pk, key.id) != (actual.pk, actual.id):
-                return f"resolve gave keys ({actual.pk}, {actual.id}), bound ({key.pk}, {key.id})"
-    except AssertionError as exc:
-        return f"Trinity ID property broken: {exc}"
+        return f"{name}{observed.args!r}: " + "; ".join(problems)
     return None
 
 
-def _state_key(model: Model) -> str:
-    from modelcheck.snapshot import from_model
-
-    return repr(from_model(model))
+def _state_key(spec: Spec[Any, Any], model: Any) -> str:
+    return repr(spec.expected(model, full=True))
 
 
 class Oracle:
     """Committed transactions since the last quiet point, and the model they lead to."""
 
-    def __init__(self, base: Model) -> None:
+    def __init__(self, spec: Spec[Any, Any], base: Any) -> None:
+        self.spec = spec
         self.base = base
         self.unsettled: list[Committed] = []
-        self.found: Model = base
+        self.found: Any = base
         #: How many of ``unsettled`` the ``found`` model includes (a prefix, in some order).
         self.found_count = 0
         self.gave_up = False
@@ -126,23 +113,25 @@ class Oracle:
         self.unsettled = []
         self.found_count = 0
 
-    def _extend(self, matches: Callable[[Model], bool]) -> Model | None:
+    def _extend(self, matches: Callable[[Any], bool]) -> Any:
         """The cheap path: the order found so far, then the new commits in commit order."""
-        candidate = self.found.clone() if self.found_count < len(self.unsettled) else self.found
+        candidate = (
+            self.spec.clone(self.found) if self.found_count < len(self.unsettled) else self.found
+        )
         for txn in self.unsettled[self.found_count :]:
             for observed in txn.ops:
-                if replay(candidate, observed, txn.checks_reads) is not None:
+                if replay(self.spec, candidate, observed, txn.checks_reads) is not None:
                     return None
         return candidate if matches(candidate) else None
 
-    def check(self, matches: Callable[[Model], bool]) -> Verdict:
+    def check(self, matches: Callable[[Any], bool]) -> Verdict:
         if self.gave_up:
             return Verdict("skipped", model=self.found)
         extended = self._extend(matches)
         if extended is not None:
             self.found, self.found_count = extended, len(self.unsettled)
             return Verdict("ok", model=extended)
-        search = _Search(self.unsettled, matches)
+        search = _Search(self.spec, self.unsettled, matches)
         order = search.run(self.base)
         if order is None:
             if search.exhausted:
@@ -157,7 +146,10 @@ class Oracle:
 
 
 class _Search:
-    def __init__(self, txns: list[Committed], matches: Callable[[Model], bool]) -> None:
+    def __init__(
+        self, spec: Spec[Any, Any], txns: list[Committed], matches: Callable[[Any], bool]
+    ) -> None:
+        self.spec = spec
         self.txns = txns
         self.matches = matches
         self.nodes = 0
@@ -165,13 +157,13 @@ class _Search:
         self.seen: set[tuple[frozenset[int], str]] = set()
         self.best_depth = -1
         self.best_reason = ""
-        self.best_model: Model | None = None
+        self.best_model: Any = None
         self.reordered = False
 
-    def run(self, base: Model) -> Model | None:
+    def run(self, base: Any) -> Any:
         return self._dfs(base, frozenset(), [])
 
-    def _dfs(self, model: Model, applied: frozenset[int], order: list[int]) -> Model | None:
+    def _dfs(self, model: Any, applied: frozenset[int], order: list[int]) -> Any:
         if len(applied) == len(self.txns):
             if self.matches(model):
                 self.reordered = order != sorted(order)
@@ -179,7 +171,7 @@ class _Search:
             self._note(len(applied), "the database state differs from the model", model)
             return None
         if len(applied) > 1:
-            key = (applied, _state_key(model))
+            key = (applied, _state_key(self.spec, model))
             if key in self.seen:
                 return None
             self.seen.add(key)
@@ -190,10 +182,10 @@ class _Search:
             if self.nodes > SEARCH_BOUND:
                 self.exhausted = True
                 return None
-            candidate = model.clone()
+            candidate = self.spec.clone(model)
             reason = None
             for observed in txn.ops:
-                reason = replay(candidate, observed, txn.checks_reads)
+                reason = replay(self.spec, candidate, observed, txn.checks_reads)
                 if reason is not None:
                     break
             if reason is not None:
@@ -209,7 +201,7 @@ class _Search:
         session = self.txns[index].session
         return any(j not in applied and self.txns[j].session == session for j in range(index))
 
-    def _note(self, depth: int, reason: str, model: Model) -> None:
+    def _note(self, depth: int, reason: str, model: Any) -> None:
         if depth >= self.best_depth:
             self.best_depth = depth
             self.best_reason = reason

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
-from modelcheck._target import Target
 from modelcheck.errors import InvalidTarget
+from modelcheck.spec import Spec
+from modelcheck.target import Target
 
 #: Built-in targets by name; the value is an import path, so nothing loads until asked.
 BUILTIN: Final[dict[str, str]] = {
-    "reference": "modelcheck._reference.target:ReferenceTarget",
-    "sqlalchemy": "modelcheck._sqlalchemy.target:SQLAlchemyTarget",
+    "reference": "modelcheck.suites.vstore.reference.target:ReferenceTarget",
+    "sqlalchemy": "modelcheck.suites.vstore.sqlalchemy_target.target:SQLAlchemyTarget",
 }
 DEFAULT: Final = "reference"
+#: The spec of a target that names none (adapters written before suites existed).
+DEFAULT_SPEC: Final = "modelcheck.suites.vstore.spec:VSTORE"
+
+
+def spec_of(target: object) -> Spec[Any, Any]:
+    """The spec a target implements: its ``spec`` attribute, else the versioned store's."""
+    declared = getattr(target, "spec", None)
+    if isinstance(declared, Spec):
+        return declared
+    module_name, _, attr = DEFAULT_SPEC.partition(":")
+    found: Spec[Any, Any] = getattr(importlib.import_module(module_name), attr)
+    return found
 
 
 def resolve_target(spec: str | None) -> Target:
@@ -48,8 +61,8 @@ def resolve_target(spec: str | None) -> Target:
     if not isinstance(target, Target):
         raise InvalidTarget(
             f"Target {spec!r} gives {type(target).__qualname__}, which lacks the Target "
-            "protocol (name, store_schemas, install and the async operations). See "
-            "docs/target-adapter.md."
+            "protocol (a name and install(conn); then the async operations of its spec). "
+            "See docs/target-adapter.md."
         )
     return target
 
@@ -57,8 +70,22 @@ def resolve_target(spec: str | None) -> Target:
 def _mutant_path(name: str) -> str | None:
     try:
         catalogue: Callable[[], dict[str, str]] = importlib.import_module(
-            "modelcheck._mutants"
+            "modelcheck.suites.vstore.mutants"
         ).catalogue_paths
     except (ImportError, AttributeError):
         return None
     return catalogue().get(name)
+
+
+def builtin_name(path: str) -> str | None:
+    """The built-in or mutant name whose import path is ``path`` (for traces)."""
+    for name, builtin in BUILTIN.items():
+        if builtin == path:
+            return name
+    try:
+        catalogue: Callable[[], dict[str, str]] = importlib.import_module(
+            "modelcheck.suites.vstore.mutants"
+        ).catalogue_paths
+    except (ImportError, AttributeError):
+        return None
+    return next((name for name, mutant in catalogue().items() if mutant == path), None)

@@ -44,11 +44,10 @@ from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 import attrs
-from psycopg import sql
 
-from modelcheck._domain.errors import TRANSACTION_ABORTS
-from modelcheck._targets import BUILTIN, _mutant_path
+from modelcheck._targets import BUILTIN, _mutant_path, builtin_name
 from modelcheck.errors import TraceError
+from modelcheck.spec import LEGAL_ABORTS
 
 if TYPE_CHECKING:
     from modelcheck.machine import DifferentialMachine, Step
@@ -173,28 +172,14 @@ def target_spec(target: object) -> str:
     env = os.environ.get("MODELCHECK_TARGET")
     if env and (env == path or _mutant_path(env) == path):
         return env
-    with contextlib.suppress(ImportError, AttributeError):
-        catalogue = importlib.import_module("modelcheck._mutants").catalogue_paths()
-        for name, mutant in catalogue.items():
-            if mutant == path:
-                return str(name)
-    return path
-
-
-def _literal(value: Any) -> sql.Composable:
-    """A value as the literal the target bound it as (operations travel as jsonb)."""
-    if isinstance(value, (list, tuple, Mapping)):
-        return sql.SQL("{}::jsonb").format(sql.Literal(json.dumps(value, default=str)))
-    if isinstance(value, UUID):
-        return sql.Literal(str(value))
-    return sql.Literal(value)
+    return builtin_name(path) or path
 
 
 def sql_of(target: object, step: Step) -> str | None:
     """The statement a step sent, where it is known.
 
-    A target may say itself through ``sql_for(operation, args) -> str``; the reference
-    target (and every subclass, so every mutant) sends ``SELECT * FROM vstore.<op>(...)``.
+    A target says itself through ``sql_for(operation, args) -> str | None``; the
+    reference target (and so every mutant) shows ``SELECT * FROM vstore.<op>(...)``.
     """
     if step.sql is not None:
         return step.sql
@@ -204,23 +189,7 @@ def sql_of(target: object, step: Step) -> str | None:
     if callable(sql_for):
         text = sql_for(step.operation, step.args)
         return None if text is None else str(text)
-    from modelcheck._reference.target import ReferenceTarget
-    from modelcheck._target import contains_nul
-
-    if not isinstance(target, ReferenceTarget):
-        return None
-    args: tuple[Any, ...] = step.args
-    if step.operation == "resolve" and len(args) == 2:
-        key = args[1]
-        key_kind = "pk" if isinstance(key, int) else "id" if isinstance(key, UUID) else "identifier"
-        args = (args[0], str(key), key_kind)
-    if contains_nul(list(args)):
-        return None  # a NUL value never reaches the server: nothing was sent
-    # Shown to people, never executed: the target sent it with bound parameters.
-    statement = sql.SQL("SELECT * FROM vstore.{}({})").format(
-        sql.Identifier(step.operation), sql.SQL(", ").join(_literal(a) for a in args)
-    )
-    return statement.as_string(None)
+    return None
 
 
 def _outcome_fields(outcome: str) -> dict[str, Any]:
@@ -232,7 +201,7 @@ def _outcome_fields(outcome: str) -> dict[str, Any]:
         "kind": match.group(2) if match else None,
         "pending": outcome in {"sent", "blocked"},
         "blocked": outcome.startswith("blocked"),
-        "aborted": outcome == "rolled back" or sqlstate in TRANSACTION_ABORTS,
+        "aborted": outcome == "rolled back" or sqlstate in LEGAL_ABORTS,
     }
 
 

@@ -1,49 +1,40 @@
-"""Fault rules: chaos made exact by the model.
+"""Fault rules any Postgres-backed system must survive, made exact by the model.
 
 Each fault is a rule that runs between ordinary steps; after it the model says what
 must hold and the usual full-state comparison checks it:
 
 - ``kill_backend``: ``pg_terminate_backend`` on a connection inside a transaction:
-  that transaction is gone (57P01 for a statement in flight), the connection is
-  replaced, the others carry on (and a statement it blocked is released).
+  that transaction is gone (57P01 or a broken connection for a statement in flight),
+  the connection is replaced, the others carry on (and a statement it blocked is
+  released).
 - ``cancel_blocked``: ``pg_cancel_backend`` on a waiting statement: 57014, its
   transaction aborted, nothing of it remains.
 - ``begin_with_lock_timeout``: a transaction whose statements give up waiting after
   a few ms: 55P03, aborted, nothing remains.
-- ``out_of_band_ddl``: someone alters a branch schema behind the store's back:
-  ``verify()`` must name exactly that branch and object; a commit there fails with
-  ``schema_drift``.
-- ``failing_migration``: a migration whose k-th operation really fails in Postgres:
-  no partial DDL, no record, version unchanged.
 
 Every fault is chosen by Hypothesis like any rule, so the same seed injects the same
-fault at the same step. Server restarts and connection exhaustion need a cluster of
-their own; ``tests/test_fault_clusters.py`` covers them.
+fault at the same step. A suite adds the faults of its own domain (the versioned
+store: out-of-band DDL, failing migrations).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Final
+from typing import Final
 
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
-from psycopg import sql
 
-from modelcheck._domain import ddl
-from modelcheck._domain.tree import Tree
 from modelcheck.interleaving import ISOLATION_LEVELS, InterleavedMachine, Session
 from modelcheck.machine import Step
 
 _BACKEND_EXIT_TIMEOUT_S: Final = 10.0
 
 
-class FaultRules(InterleavedMachine):
-    """Mix into an interleaved machine (with domain rules) to inject faults."""
-
-    _oob_counter = 0
-    _failing_counter = 0
+class BackendFaultRules(InterleavedMachine):
+    """Mix into an interleaved machine (with a suite's rules) to inject faults any
+    Postgres-backed system must survive."""
 
     # -- named predicates --------------------------------------------------------------
 
@@ -72,6 +63,7 @@ class FaultRules(InterleavedMachine):
         self.settle()  # its statement in flight (if any) fails; others may be released
         if session.txn is not None:
             session.txn.aborted = True
+            self.spend(session.txn)
             session.txn = None
         self._replace_connection(session)
         self.check_state(self.steps[-1])
@@ -95,84 +87,6 @@ class FaultRules(InterleavedMachine):
         session = self.sessions[self.current]
         self.await_(session.conn.execute(b"SET LOCAL lock_timeout = '5ms'"))
         self._record(session.index, "SET LOCAL lock_timeout = 5ms")
-
-    @precondition(lambda self: self.is_quiescent())
-    @rule(data=st.data())
-    def out_of_band_ddl(self, data: st.DataObject) -> None:
-        """ALTER a branch's working tree directly, as a careless colleague would."""
-        active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
-        name = data.draw(st.sampled_from(active), label="branch")
-        tables = sorted(self.model.branches[name].tree.tables, key=str.encode)
-        table = data.draw(st.sampled_from(tables), label="table") if tables else None
-        self.coverage.rules["out_of_band_ddl"] += 1
-        self.alter_behind_the_store(name, table)
-
-    def alter_behind_the_store(self, name: str, table: str | None) -> None:
-        """Add a column to ``table`` (or create a table) in branch ``name``'s schema
-        directly; the model's live tree changes, its recorded tree does not."""
-        branch = self.model.branches[name]
-        self._oob_counter += 1
-        column = f"oob_{self._oob_counter}"
-        schema = f"wt_{branch.key.pk}"
-        if table is not None:
-            op: dict[str, Any] = {
-                "op": "add_column",
-                "table": table,
-                "column": {"name": column, "type": "integer", "nullable": True, "default": None},
-            }
-            statement = sql.SQL("ALTER TABLE {}.{} ADD COLUMN {} integer").format(
-                sql.Identifier(schema), sql.Identifier(table), sql.Identifier(column)
-            )
-        else:
-            op = {
-                "op": "create_table",
-                "table": column,
-                "columns": [{"name": "x", "type": "integer", "nullable": True, "default": None}],
-            }
-            statement = sql.SQL("CREATE TABLE {}.{} (x integer)").format(
-                sql.Identifier(schema), sql.Identifier(column)
-            )
-        self._fault_step(self.sessions[0], f"out-of-band DDL on {name!r}")
-        self.await_(self.admin.execute(statement))
-        branch.tree = ddl.APPLY[op["op"]](branch.tree, op)
-        self.oracle.base = self.oracle.found = self.model
-        self.check_state(self.steps[-1])
-
-    @precondition(lambda self: self.current_is_free())
-    @rule(data=st.data(), k=st.integers(1, 4))
-    def failing_migration(self, data: st.DataObject, k: int) -> None:
-        """k-1 operations that work, then one that really fails in Postgres."""
-        active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
-        name = data.draw(st.sampled_from(active), label="branch")
-        self._failing_counter += 1
-        number = self._failing_counter
-        operations: list[dict[str, Any]] = []
-        for i in range(1, k):
-            operations.append(
-                {
-                    "op": "create_table",
-                    "table": f"ok_{number}_{i}",
-                    "columns": [{"name": "v", "type": "text", "nullable": True, "default": None}],
-                }
-            )
-        table = f"ok_{number}_1" if k > 1 else None
-        failing = data.draw(st.sampled_from(("cast", "missing", "duplicate")), label="how")
-        if failing == "cast" and table is not None:
-            operations.append({"op": "insert_rows", "table": table, "rows": [["not a number"]]})
-            operations.append(
-                {"op": "alter_column_type", "table": table, "column": "v", "type": "integer"}
-            )
-        elif failing == "duplicate" and table is not None:
-            operations.append(
-                {
-                    "op": "add_column",
-                    "table": table,
-                    "column": {"name": "v", "type": "text", "nullable": True, "default": None},
-                }
-            )
-        else:
-            operations.append({"op": "drop_table", "table": f"missing_{number}"})
-        self.run("apply_migration", name, f"{8000 + number % 1000:04d}_failing", operations)
 
     def reconnect_all(self) -> None:
         """After a server restart: every open transaction is gone, every connection new."""
@@ -225,8 +139,3 @@ class FaultRules(InterleavedMachine):
         session.conn = conn
         session.pid = conn.info.backend_pid
         self._record(session.index, "reconnected")
-
-    # -- model helpers ---------------------------------------------------------------------
-
-    def live_tree(self, branch: str) -> Tree:
-        return self.model.branches[branch].tree

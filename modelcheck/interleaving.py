@@ -28,20 +28,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
 from modelcheck import _serial, diff
-from modelcheck._domain.errors import DDL, ERROR_KINDS, TRANSACTION_ABORTS, DomainError
-from modelcheck._domain.model import Predicted
 from modelcheck._notes import note_step
-from modelcheck._target import (
-    CommitResult,
-    MergeResult,
-    MigrationResult,
-    TrinityId,
-    domain_error_from,
-)
 from modelcheck.errors import ModelcheckError, StateMismatch
-from modelcheck.machine import Step, replay_hint
-from modelcheck.rules import DomainMachine
-from modelcheck.snapshot import from_model, read_snapshot
+from modelcheck.machine import DifferentialMachine, Step, replay_hint
+from modelcheck.spec import Law, OperationError
+from modelcheck.target import classify
 
 ISOLATION_LEVELS: Final = ("read committed", "repeatable read", "serializable")
 #: A pending statement must stay blocked this long before a step counts as settled:
@@ -49,7 +40,6 @@ ISOLATION_LEVELS: Final = ("read committed", "repeatable read", "serializable")
 SETTLE_BLOCKED_S: Final = 0.08
 UNDETECTABLE_WAIT_S: Final = 20.0
 _POLL_S: Final = 0.002
-READS: Final = frozenset({"log", "resolve", "verify"})
 
 
 class UndetectableWait(ModelcheckError, AssertionError):
@@ -90,20 +80,8 @@ class Session:
     pending: Pending | None = None
 
 
-def _created_identifier(result: Any) -> str | None:
-    if isinstance(result, TrinityId):
-        return result.identifier
-    if isinstance(result, CommitResult):
-        return result.commit.identifier
-    if isinstance(result, MigrationResult):
-        return result.migration.identifier
-    if isinstance(result, MergeResult) and result.commit is not None:
-        return result.commit.identifier
-    return None
-
-
-class InterleavedMachine(DomainMachine):
-    """Mix domain rule classes into this to run them on 2-4 interleaved connections.
+class InterleavedMachine(DifferentialMachine):
+    """Mix a suite's rule classes into this to run them on 2-4 interleaved connections.
 
     The domain rules call :meth:`run` unchanged; here it sends the statement on the
     current connection (``use_connection`` switches) inside that connection's open
@@ -120,7 +98,7 @@ class InterleavedMachine(DomainMachine):
         self.timeline: list[tuple[int, int, str]] = []
         self._pending_txn: dict[int, Txn] = {}
         super().__init__(*args, **kwargs)
-        self.oracle = _serial.Oracle(self.model)
+        self.oracle = _serial.Oracle(self.spec, self.model)
         self.admin = self.loop.run_until_complete(
             psycopg.AsyncConnection.connect(self.database.dsn, autocommit=True)
         )
@@ -138,10 +116,18 @@ class InterleavedMachine(DomainMachine):
         self.coverage.rules["open_connections"] += 1
 
     def teardown(self) -> None:
+        """Cancel every statement still waiting and wait for each task to end, so no
+        task outlives the loop (no "Task was destroyed but it is pending")."""
+        tasks = [s.pending.task for s in self.sessions if s.pending is not None]
         for session in self.sessions:
-            if session.pending is not None:
-                session.pending.task.cancel()
-        super().teardown()
+            session.pending = None
+        try:
+            for task in tasks:
+                task.cancel()
+            if tasks and not self.loop.is_closed():
+                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        finally:
+            super().teardown()
 
     def _session(self) -> Session:
         return self.sessions[self.current]
@@ -203,39 +189,6 @@ class InterleavedMachine(DomainMachine):
     def has_two_idle_sessions(self) -> bool:
         return sum(s.txn is None and s.pending is None for s in self.sessions) >= 2
 
-    @precondition(lambda self: self.has_two_idle_sessions())
-    @rule(
-        data=st.data(),
-        operation=st.sampled_from(("commit", "merge", "delete_branch", "create_branch")),
-    )
-    def stale_snapshot_write(self, data: st.DataObject, operation: str) -> None:
-        """A REPEATABLE READ transaction reads a branch, another connection commits to it,
-        then the first writes to it: Postgres must refuse with a retryable 40001."""
-        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
-        first, second = idle[0], idle[1]
-        active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
-        branch = data.draw(st.sampled_from(active), label="branch")
-        self.current = first.index
-        self._begin("repeatable read")
-        self.run("log", branch)  # takes the transaction's snapshot
-        self.current = second.index
-        self.run("commit", branch, "meanwhile")
-        self.current = first.index
-        if first.pending is not None or first.txn is None:
-            return  # the read itself failed and rolled back; nothing stale to write
-        others = [n for n in active if n != branch]
-        if operation == "merge" and others:
-            self.run("merge", data.draw(st.sampled_from(others), label="source"), branch)
-        elif operation == "delete_branch" and branch != "main":
-            self.run("delete_branch", branch)
-        elif operation == "create_branch":
-            self.run("create_branch", f"stale-{len(self.steps)}", branch)
-        else:
-            self.run("commit", branch, "stale")
-        if first.txn is not None and first.pending is None:
-            self.current = first.index
-            self._end(b"COMMIT")
-
     def _end(self, statement: bytes) -> None:
         session = self._session()
         txn = session.txn
@@ -253,6 +206,7 @@ class InterleavedMachine(DomainMachine):
         session.txn = None
         if statement == b"ROLLBACK" or txn.aborted:
             txn.aborted = True
+            self.spend(txn)
             outcome = outcome if outcome != "ok" else "rolled back"
             self.coverage.outcomes["transaction aborted"] += 1
         else:
@@ -268,9 +222,14 @@ class InterleavedMachine(DomainMachine):
 
     # -- the statement path the domain rules use -----------------------------------------
 
-    def run(self, operation: str, *args: Any) -> Predicted | None:
+    def run(self, operation: str, *args: Any) -> Any:
+        row = self.spec.operation(operation)
         session = self._session()
         rule_name = sys._getframe(1).f_code.co_name
+        if not self.supports(operation):
+            self.coverage.skipped[rule_name] += 1
+            return None
+        del row  # looked up for its definition check; settle() uses it by name
         self.coverage.rules[rule_name] += 1
         self.coverage.steps += 1
         if session.pending is not None:  # pragma: no cover - preconditions prevent it
@@ -294,10 +253,10 @@ class InterleavedMachine(DomainMachine):
         self.check_state(step)
         return result
 
-    def settle(self) -> Predicted | None:
+    def settle(self) -> Any:
         """Drive the loop until every statement finished or stays blocked; check results."""
         deadline = time.monotonic() + UNDETECTABLE_WAIT_S
-        result: Predicted | None = None
+        result: Any = None
         while True:
             tasks = [s.pending.task for s in self.sessions if s.pending is not None]
             if tasks:
@@ -357,20 +316,20 @@ class InterleavedMachine(DomainMachine):
         row = self.loop.run_until_complete(cursor.fetchone())
         return bool(row and row[0])
 
-    def _complete(self, session: Session, pending: Pending) -> Predicted | None:
+    def _complete(self, session: Session, pending: Pending) -> Any:
         """A statement finished: record its outcome in its transaction."""
         session.pending = None
         txn = self._pending_txn.pop(session.index)
         step = self.steps[pending.step - 1]
         error = pending.task.exception()
         if isinstance(error, psycopg.Error):
-            error = domain_error_from(error)  # a target that let a driver error escape
-        elif error is not None and not isinstance(error, DomainError):
+            error = classify(self.spec, self.target, error)
+        elif error is not None and not isinstance(error, OperationError):
             raise error
-        if isinstance(error, DomainError):
+        if isinstance(error, OperationError):
             outcome: Any = error
             text = f"error {error.sqlstate} {error.kind}"
-            if error.sqlstate in TRANSACTION_ABORTS:
+            if error.sqlstate in self.spec.legal_aborts:
                 self.coverage.outcomes[f"abort {error.sqlstate}"] += 1
         else:
             outcome = pending.task.result()
@@ -378,7 +337,7 @@ class InterleavedMachine(DomainMachine):
         step.outcome = text if step.outcome == "sent" else f"{step.outcome}, then {text}"
         self.coverage.outcomes[f"{pending.operation}: {text}"] += 1
         self._record(session.index, f"{pending.operation} -> {text}")
-        if isinstance(error, DomainError) and not plausible_error(error):
+        if isinstance(error, OperationError) and not self.spec.plausible(error):
             # An error inside a transaction is never placed in a serial order (the
             # transaction aborts), but no order at all can produce this one.
             self._fail_interleaved(
@@ -389,7 +348,7 @@ class InterleavedMachine(DomainMachine):
             )
         observed = _serial.Observed(pending.operation, pending.args, outcome)
         if txn.isolation is None:
-            if error is None or error.sqlstate not in TRANSACTION_ABORTS:
+            if error is None or error.sqlstate not in self.spec.legal_aborts:
                 self.oracle.commit([observed], True, f"t{txn.number}@c{txn.session}", txn.session)
         else:
             txn.ops.append(observed)
@@ -397,15 +356,38 @@ class InterleavedMachine(DomainMachine):
                 # Postgres aborted the whole transaction at once; like a real client, roll
                 # back now rather than send statements that can only fail with 25P02.
                 txn.aborted = True
+                self.spend(txn)
                 if session.txn is txn:
-                    self.await_(session.conn.execute(b"ROLLBACK"))
                     session.txn = None
                     self.coverage.outcomes["transaction aborted"] += 1
-                    self._record(session.index, "ROLLBACK (after the error)")
+                    # A killed backend took its transaction with it; nothing to roll back.
+                    if not (session.conn.broken or session.conn.closed):
+                        self.await_(session.conn.execute(b"ROLLBACK"))
+                        self._record(session.index, "ROLLBACK (after the error)")
         if error is not None:
             return None
-        identifier = _created_identifier(outcome)
-        return Predicted(pending.operation, identifier=identifier)
+        return self.spec.operation(pending.operation).from_db(outcome)
+
+    def spend(self, txn: Txn) -> None:
+        """Values an aborted transaction returned are gone, yet FRESH ones never recur."""
+        models = {id(m): m for m in (self.oracle.base, self.oracle.found, self.model)}
+        for observed in txn.ops:
+            if isinstance(observed.outcome, OperationError):
+                continue
+            row = self.spec.operation(observed.operation)
+            for value in row.opaque(observed.outcome, observed.args):
+                if Law.FRESH in value.laws:
+                    for model in models.values():
+                        self.spec.bindings(model).spend(value.kind, value.value)
+
+    def locked_keys(self, txn: Txn) -> set[str]:
+        """The keys an open transaction holds: its successful statements' ``locks``."""
+        return {
+            key
+            for observed in txn.ops
+            if not isinstance(observed.outcome, OperationError)
+            for key in self.spec.operation(observed.operation).locks(observed.args)
+        }
 
     # -- the oracle ----------------------------------------------------------------------
 
@@ -414,8 +396,15 @@ class InterleavedMachine(DomainMachine):
             super().check_state(step)
             return
         quiescent = all(s.txn is None and s.pending is None for s in self.sessions)
-        db = self.await_(read_snapshot(self.admin, self.target.store_schemas, trees=quiescent))
-        verdict = self.oracle.check(lambda model: from_model(model, trees=quiescent) == db)
+        db = self.read_state(full=quiescent, conn=self.admin)
+        observed = self.compared(db)
+
+        def matches(model: Any) -> bool:
+            if self.learn(self.spec.state_opaque(model, db), model):
+                return False
+            return bool(self.compared(self.spec.expected(model, full=quiescent)) == observed)
+
+        verdict = self.oracle.check(matches)
         if verdict.outcome == "skipped":
             return
         if verdict.outcome == "unknown":
@@ -426,7 +415,8 @@ class InterleavedMachine(DomainMachine):
             best = verdict.closest
             detail = verdict.reason
             if best is not None:
-                detail += "\n" + diff.render(from_model(best, trees=quiescent), db)
+                expected = self.compared(self.spec.expected(best, full=quiescent))
+                detail += "\n" + diff.render(expected, observed)
             self._fail_interleaved(step, detail)
         if verdict.searched:
             self.coverage.outcomes["serial order searched"] += 1
@@ -465,21 +455,6 @@ class InterleavedMachine(DomainMachine):
             cells[session] = shown
             lines.append(f"{number:>4} | " + " | ".join(c.ljust(width) for c in cells))
         return "\n".join(lines)
-
-
-#: SQLSTATE classes Postgres raises for the store's DDL, casts and constraints.
-_DDL_CLASSES: Final = frozenset({"22", "23", "42", "0A"})
-
-
-def plausible_error(error: DomainError) -> bool:
-    """Whether some state of the store could produce this error at all: a domain kind
-    (with its SQLSTATE), a legal abort, or a DDL error of the classes the spec's DDL
-    raises. Everything else (P0001, XX000, a class-40 error under another code) is not."""
-    if error.sqlstate in TRANSACTION_ABORTS:
-        return True
-    if error.kind in ERROR_KINDS:
-        return ERROR_KINDS[error.kind] == error.sqlstate
-    return error.kind == DDL and error.sqlstate[:2] in _DDL_CLASSES
 
 
 def _args(args: tuple[Any, ...]) -> str:

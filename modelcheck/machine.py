@@ -7,11 +7,12 @@ A rule is written once::
     def create_branch(self, name, source):
         return self.run("create_branch", name, source)
 
-``run`` calls ``model.<operation>(*args)`` and ``await target.<operation>(conn, *args)``,
-compares results or errors (``(SQLSTATE, kind)``), binds the Trinity keys the model
-cannot predict, then reads the whole database state in one round trip and compares it
-with the model's. Any difference raises one :class:`StateMismatch` with the step, the
-path-by-path diff and how to replay.
+``run`` looks the operation up in the machine's :class:`~modelcheck.spec.Spec`, calls
+the model and ``await target.<operation>(conn, *args)``, compares results (the
+operation's row says how) or errors (``(SQLSTATE, kind)``), learns the opaque values
+the model cannot predict and checks their laws, then reads the whole database state
+and compares it with the model's expected state. Any difference raises one
+:class:`StateMismatch` with the step, the path-by-path diff and how to replay.
 """
 
 from __future__ import annotations
@@ -24,48 +25,38 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Final
 
 import attrs
 import hypothesis
 import psycopg
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from modelcheck import diff
-from modelcheck._domain.errors import DomainError
-from modelcheck._domain.model import Kind, Model, Predicted
 from modelcheck._isolation import CleanDatabase, DatabasePool, Installer
 from modelcheck._notes import note_step
-from modelcheck._target import (
-    CommitResult,
-    Drift,
-    MergeResult,
-    MigrationResult,
-    Target,
-    TrinityId,
-)
+from modelcheck._projection import project
 from modelcheck.errors import CoverageError, ServerError, StateMismatch
-from modelcheck.snapshot import (
-    BranchRow,
-    CommitRow,
-    Snapshot,
-    from_model,
-    install_observer,
-    read_snapshot,
-)
+from modelcheck.spec import Capabilities, InvalidDefinition, Opaque, OperationError, Spec
+from modelcheck.target import Target, capabilities_of, check_target, classify, observe
 
 #: Settings every machine session gets: small deadlock_timeout so blocked statements
 #: settle fast and deterministically (docs/concurrency.md).
 SESSION_SETTINGS: Final = {"deadlock_timeout": "20ms", "lock_timeout": "0"}
 
 
-def installer_for(target: Target) -> Installer:
-    """Install the target, then the framework's observer, into a template database."""
+def installer_for(target: Target, spec: Spec[Any, Any] | None = None) -> Installer:
+    """Install the target, then what its spec's default observer needs, into a template."""
+    from modelcheck._targets import spec_of  # the registry: the one place naming suites
+
+    chosen = spec or spec_of(target)
 
     def install(conn: psycopg.Connection[Any]) -> None:
         target.install(conn)
-        install_observer(conn)
+        if getattr(target, "observe", None) is None:
+            chosen.install_observer(conn)
 
     return install
 
@@ -75,6 +66,8 @@ class Coverage:
     """Per-rule counts and precondition outcomes over a whole test (all examples)."""
 
     rules: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    #: Rules that ran only operations the target declared unsupported.
+    skipped: collections.Counter[str] = attrs.field(factory=collections.Counter)
     outcomes: collections.Counter[str] = attrs.field(factory=collections.Counter)
     preconditions: dict[str, collections.Counter[bool]] = attrs.field(factory=dict)
     steps: int = 0
@@ -84,6 +77,8 @@ class Coverage:
         lines = [f"{self.examples} examples, {self.steps} checked steps"]
         for name in sorted(self.rules):
             lines.append(f"  rule {name:<28} {self.rules[name]:>6} runs")
+        for name in sorted(self.skipped):
+            lines.append(f"  rule {name:<28} {self.skipped[name]:>6} skipped (unsupported)")
         for name, held in sorted(self.preconditions.items()):
             lines.append(f"  precondition {name:<20} held {held[True]}/{held[True] + held[False]}")
         return "\n".join(lines)
@@ -99,6 +94,8 @@ class MachineEnvironment:
     seed: int = 0
     coverage: dict[str, Coverage] = attrs.field(factory=dict)
     results: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    #: Specs this target was already checked against (once per session, not per example).
+    checked: set[str] = attrs.field(factory=set)
 
     def report(self) -> dict[str, Any]:
         """The JSON report of every machine run in this environment."""
@@ -127,26 +124,32 @@ class Step:
         return f"{self.number:>3}. [c{self.connection}] {self.operation}({shown}) -> {self.outcome}"
 
 
-_TRINITY_KIND: Final[dict[str, Kind]] = {
-    "create_branch": "branch",
-    "commit": "commit",
-    "apply_migration": "migration",
-    "merge": "commit",
-}
-
-
 class DifferentialMachine(RuleBasedStateMachine):
     """Base class: owns the event loop, the example's database and its connections."""
 
-    #: Sequential machines require pks to grow with every creation; interleaved ones
-    #: only require them fresh (commit order is not pk order).
+    #: The kind of system this machine checks; a suite's base machine sets it.
+    spec: ClassVar[Spec[Any, Any]]
+    #: Sequential machines hold MONOTONIC opaque values to creation order; interleaved
+    #: ones cannot (commit order is not creation order).
     monotonic_pks: ClassVar[bool] = True
 
     def __init__(self, environment: MachineEnvironment) -> None:
         super().__init__()
         self.environment = environment
         self.target = environment.target
-        self.model = Model.initial()
+        spec = machine_spec(type(self))
+        if spec.name not in environment.checked:
+            declared = getattr(self.target, "spec", None)
+            if isinstance(declared, Spec) and declared.name != spec.name:
+                raise InvalidDefinition(
+                    f"Target {self.target.name!r} implements spec {declared.name!r}, but "
+                    f"{type(self).__qualname__} checks spec {spec.name!r}. To fix this, run "
+                    "the machines of the target's own suite."
+                )
+            check_target(spec, self.target)
+            environment.checked.add(spec.name)
+        self.capabilities: Capabilities = capabilities_of(self.target)
+        self.model: Any = spec.initial_model()
         self.steps: list[Step] = []
         self.coverage = environment.coverage.setdefault(type(self).__name__, Coverage())
         self.coverage.examples += 1
@@ -156,7 +159,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         try:
             self.database: CleanDatabase = self._cleanup.enter_context(environment.pool.database())
             self.conn = self.connect()
-            self._bind_initial()
+            self.check_state()
         except BaseException:
             self._cleanup.close()
             raise
@@ -191,24 +194,58 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     # -- the differential step ---------------------------------------------------------
 
-    def run(self, operation: str, *args: Any) -> Predicted | None:
-        """Run one operation on both sides, compare results, then compare full state."""
+    def input(self, data: st.DataObject, name: str, default: st.SearchStrategy[Any]) -> Any:
+        """Draw the named input, narrowed when the target declares narrower inputs."""
+        return data.draw(self.capabilities.inputs.get(name, default), label=name)
+
+    def contended(self, live: Iterable[str]) -> tuple[int, list[str]] | None:
+        """A free connection other than one whose open transaction locked some of the
+        ``live`` keys, and those keys (a write to them must wait); None when there is no
+        such pair, and always on a sequential machine."""
+        sessions: list[Any] = getattr(self, "sessions", [])
+        wanted = set(live)
+        for holder in sessions:
+            txn = holder.txn
+            if txn is None or txn.aborted or holder.pending is not None:
+                continue
+            locked = sorted(self.locked_keys(txn) & wanted)  # type: ignore[attr-defined]
+            free = [s.index for s in sessions if s.pending is None and s is not holder]
+            if locked and free:
+                return free[0], locked
+        return None
+
+    def supports(self, operation: str) -> bool:
+        return operation not in self.capabilities.unsupported
+
+    def run(self, operation: str, *args: Any) -> Any:
+        """Run one operation on both sides, compare results, then compare full state.
+
+        Returns the model's result, or None when either side failed or the target
+        does not support the operation (the rule is then counted as skipped).
+        """
+        row = self.spec.operation(operation)
+        rule_name = sys._getframe(1).f_code.co_name
+        if not self.supports(operation):
+            self.coverage.skipped[rule_name] += 1
+            return None
         number = len(self.steps) + 1
         # Coverage is per rule: the rule is the function that called run().
-        self.coverage.rules[sys._getframe(1).f_code.co_name] += 1
+        self.coverage.rules[rule_name] += 1
         self.coverage.steps += 1
-        expected: Predicted | None = None
-        expected_error: DomainError | None = None
+        expected: Any = None
+        expected_error: OperationError | None = None
         try:
-            expected = getattr(self.model, operation)(*args)
-        except DomainError as error:
+            expected = self.spec.apply(self.model, operation, args)
+        except OperationError as error:
             expected_error = error
         actual: Any = None
-        actual_error: DomainError | None = None
+        actual_error: OperationError | None = None
         try:
             actual = self.await_(getattr(self.target, operation)(self.conn, *args))
-        except DomainError as error:
+        except OperationError as error:
             actual_error = error
+        except psycopg.Error as error:
+            actual_error = classify(self.spec, self.target, error)
         outcome = (
             f"error {actual_error.sqlstate} {actual_error.kind}" if actual_error else _short(actual)
         )
@@ -218,23 +255,45 @@ class DifferentialMachine(RuleBasedStateMachine):
         step = Step(number, 0, operation, args, outcome)
         self.steps.append(step)
         note_step(step.describe())
-        problems = self._compare_outcome(
-            operation, args, expected, expected_error, actual, actual_error
+        problems = compare_outcome(
+            expected, expected_error, actual, actual_error, row.compare, args
         )
+        if not problems and expected_error is None and actual_error is None:
+            problems = self.learn(row.opaque(actual, args))
         if problems:
             self.fail(step, "\n".join(f"  {p}" for p in problems))
         self.check_state(step)
         return expected if expected_error is None else None
 
-    def check_state(self, step: Step | None = None) -> None:
-        """Compare the model's snapshot with the database's committed state."""
-        db = self.read_state()
-        model = from_model(self.model)
-        if model != db:
-            self.fail(step, diff.render(model, db), heading="state differs")
+    def learn(self, values: Iterable[Opaque], model: Any = None) -> list[str]:
+        """Bind opaque values into the model's bindings; the laws each one breaks."""
+        bindings = self.spec.bindings(self.model if model is None else model)
+        problems = []
+        for value in values:
+            broken = bindings.learn(value, sequential=self.monotonic_pks)
+            if broken is not None:
+                problems.append(f"opaque value broke a law: {broken}")
+        return problems
 
-    def read_state(self) -> Snapshot:
-        return self.await_(read_snapshot(self.conn, self.target.store_schemas))  # type: ignore[no-any-return]
+    def check_state(self, step: Step | None = None) -> None:
+        """Compare the model's expected state with the database's committed state."""
+        db = self.read_state()
+        problems = self.learn(self.spec.state_opaque(self.model, db))
+        model = self.compared(self.spec.expected(self.model, full=True))
+        db = self.compared(db)
+        if problems or model != db:
+            laws = "".join(f"  {p}\n" for p in problems)
+            self.fail(step, laws + diff.render(model, db), heading="state differs")
+
+    def compared(self, state: Any) -> Any:
+        """``state`` without the fields the target does not keep (shown as not compared)."""
+        paths = self.capabilities.not_compared
+        return project(state, paths) if paths else state
+
+    def read_state(
+        self, *, full: bool = True, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> Any:
+        return self.await_(observe(self.spec, self.target, conn or self.conn, full=full))
 
     def fail(self, step: Step | None, detail: str, heading: str = "result differs") -> None:
         from modelcheck import _trace
@@ -251,66 +310,18 @@ class DifferentialMachine(RuleBasedStateMachine):
         _trace.store_message(trace, message)
         raise StateMismatch(message)
 
-    # -- comparing results -------------------------------------------------------------
-
-    def _compare_outcome(
-        self,
-        operation: str,
-        args: tuple[Any, ...],
-        expected: Predicted | None,
-        expected_error: DomainError | None,
-        actual: Any,
-        actual_error: DomainError | None,
-    ) -> list[str]:
-        if expected_error is not None or actual_error is not None:
-            if expected_error is None:
-                return [f"model: ok {_short(expected)}", f"db:    error {_err(actual_error)}"]
-            if actual_error is None:
-                return [f"model: error {_err(expected_error)}", f"db:    ok {_short(actual)}"]
-            if expected_error.outcome != actual_error.outcome:
-                return [
-                    f"model: error {_err(expected_error)}",
-                    f"db:    error {_err(actual_error)}",
-                ]
-            return []
-        assert expected is not None
-        problems = list(_result_problems(expected, actual, args))
-        if problems:
-            return problems
-        kind = _TRINITY_KIND.get(operation)
-        trinity = _trinity_of(actual)
-        if kind is not None and trinity is not None:
-            try:
-                self.model.bind(
-                    kind, trinity.identifier, trinity.pk, trinity.id, monotonic=self.monotonic_pks
-                )
-            except AssertionError as exc:
-                return [f"Trinity ID property broken: {exc}"]
-        if operation == "resolve" and isinstance(actual, TrinityId):
-            key = self.model.entity_key(args[0], actual.identifier)
-            if (key.pk, key.id) != (actual.pk, actual.id):
-                return [f"resolve gave keys ({actual.pk}, {actual.id}), bound ({key.pk}, {key.id})"]
-        return []
-
-    def _bind_initial(self) -> None:
-        db = self.read_state()
-        rows: list[tuple[Kind, str, BranchRow | CommitRow]] = [
-            *(("branch", name, row) for name, row in db.branches.items()),
-            *(("commit", name, row) for name, row in db.commits.items()),
-        ]
-        for kind, name, row in rows:
-            if name in self.model.entities(kind) and row.pk is not None and row.id is not None:
-                self.model.bind(kind, name, row.pk, row.id, monotonic=self.monotonic_pks)
-        self.check_state()
-
     # -- running under pytest ------------------------------------------------------------
 
     @classmethod
     def pytest_test(cls) -> Callable[..., None]:
-        """A pytest test function running this machine with the session's environment."""
+        """A pytest test function running this machine with the session's environment.
 
-        def test(modelcheck_environment: MachineEnvironment) -> None:
-            run_machine(cls, modelcheck_environment)
+        The machine's definition is checked here, when pytest collects the module.
+        """
+        machine_spec(cls)
+
+        def test(modelcheck_environments: Any) -> None:
+            run_machine(cls, modelcheck_environments.for_machine(cls))
 
         test.__name__ = f"test_{_snake(cls.__name__)}"
         test.__qualname__ = test.__name__
@@ -328,7 +339,11 @@ def run_machine(
     print(f"\nmodelcheck: {name} on {environment.target.name}, seed={environment.seed}")
     factory = hypothesis.seed(environment.seed)(lambda: machine(environment))
     started = time.perf_counter()
-    result: dict[str, Any] = {"outcome": "passed", "seed": environment.seed}
+    result: dict[str, Any] = {
+        "outcome": "passed",
+        "seed": environment.seed,
+        "target": environment.target.name,
+    }
     try:
         run_state_machine_as_test(factory, settings=settings)  # type: ignore[arg-type]
     except BaseException as exc:
@@ -345,7 +360,13 @@ def run_machine(
         )
         environment.results[name] = result
         print(f"{name}: {coverage.report()}")
-    never = sorted(rule_names(machine) - set(coverage.rules) - {"start_on_main"})
+    skipped = sorted(set(coverage.skipped) - set(coverage.rules))
+    if skipped:
+        print(f"{name}: rules skipped, their operations unsupported: {', '.join(skipped)}")
+        result["rules_unsupported"] = skipped
+    never = sorted(
+        rule_names(machine) - set(coverage.rules) - set(coverage.skipped) - {"start_on_main"}
+    )
     if never and environment.profile == "dev":
         # A dev run is a quick look; only full runs (ci, weekly) must reach every rule.
         print(f"{name}: rules that did not run in this short dev run: {', '.join(never)}")
@@ -398,59 +419,38 @@ def _short(value: Any) -> str:
     return text if len(text) < 160 else text[:159] + "…"
 
 
-def _err(error: DomainError | None) -> str:
+def _err(error: OperationError | None) -> str:
     assert error is not None
     return f"{error.sqlstate} {error.kind} ({error.message})"
 
 
-def _trinity_of(actual: Any) -> TrinityId | None:
-    if isinstance(actual, TrinityId):
-        return actual
-    if isinstance(actual, CommitResult):
-        return actual.commit
-    if isinstance(actual, MigrationResult):
-        return actual.migration
-    if isinstance(actual, MergeResult):
-        return actual.commit
-    return None
+def machine_spec(machine: type[RuleBasedStateMachine]) -> Spec[Any, Any]:
+    """The spec a machine class checks, or a definition error naming the fix."""
+    spec = getattr(machine, "spec", None)
+    if not isinstance(spec, Spec):
+        raise InvalidDefinition(
+            f"{machine.__qualname__} names no spec. To fix this, either: mix in a suite's "
+            "rules (e.g. modelcheck.BranchRules), or set `spec = YourSpec()` on the class."
+        )
+    return spec
 
 
-def _result_problems(expected: Predicted, actual: Any, args: tuple[Any, ...]) -> Iterator[str]:
-    def differ(what: str, model: Any, db: Any) -> Iterator[str]:
-        if model != db:
-            yield f"{what}: model={model!r} db={db!r}"
-
-    kind = expected.kind
-    if kind in ("delete_branch", "rollback_migration"):
-        yield from differ("result", None, actual)
-    elif kind in ("create_branch", "resolve"):
-        got = actual.identifier if isinstance(actual, TrinityId) else actual
-        yield from differ("identifier", expected.identifier, got)
-    elif kind == "commit":
-        if not isinstance(actual, CommitResult):
-            yield f"result: expected a CommitResult, db gave {actual!r}"
-            return
-        yield from differ("commit identifier", expected.identifier, actual.commit.identifier)
-        yield from differ("version", expected.version, actual.version)
-        yield from differ("schema_hash", expected.schema_hash, actual.schema_hash)
-    elif kind == "apply_migration":
-        if not isinstance(actual, MigrationResult):
-            yield f"result: expected a MigrationResult, db gave {actual!r}"
-            return
-        yield from differ("migration identifier", expected.identifier, actual.migration.identifier)
-        yield from differ("checksum", expected.checksum, actual.checksum)
-    elif kind == "merge":
-        if not isinstance(actual, MergeResult):
-            yield f"result: expected a MergeResult, db gave {actual!r}"
-            return
-        yield from differ("merge kind", expected.merge_kind, actual.kind)
-        yield from differ("version", expected.version, actual.version)
-        got = actual.commit.identifier if actual.commit else None
-        yield from differ("merge commit", expected.identifier, got)
-    elif kind == "log":
-        yield from differ("log", expected.values, tuple(actual))
-    elif kind == "verify":
-        got = tuple((d.branch, tuple(d.objects)) for d in actual if isinstance(d, Drift))
-        yield from differ("verify", expected.values, got)
-    else:  # pragma: no cover - a new operation must say how to compare it
-        raise NotImplementedError(f"no result comparison for {kind!r}")
+def compare_outcome(
+    expected: Any,
+    expected_error: OperationError | None,
+    actual: Any,
+    actual_error: OperationError | None,
+    compare: Callable[[Any, Any, tuple[Any, ...]], Iterable[str]],
+    args: tuple[Any, ...],
+) -> list[str]:
+    """How the model's outcome and the target's differ: errors by (SQLSTATE, kind),
+    results by the operation's comparison. Empty when they agree."""
+    if expected_error is not None or actual_error is not None:
+        if expected_error is None:
+            return [f"model: ok {_short(expected)}", f"db:    error {_err(actual_error)}"]
+        if actual_error is None:
+            return [f"model: error {_err(expected_error)}", f"db:    ok {_short(actual)}"]
+        if expected_error.outcome != actual_error.outcome:
+            return [f"model: error {_err(expected_error)}", f"db:    error {_err(actual_error)}"]
+        return []
+    return list(compare(expected, actual, args))

@@ -18,14 +18,19 @@ import pytest
 
 from modelcheck._config import ENV_DSN, PROFILES, Config, register_profiles
 from modelcheck._isolation import CleanDatabase, Connection, DatabasePool, Installer
-from modelcheck._machine_fixtures import SEED_KEY, choose_seed, modelcheck_environment
+from modelcheck._machine_fixtures import (
+    SEED_KEY,
+    choose_seed,
+    modelcheck_environment,
+    modelcheck_environments,
+)
 from modelcheck._server import EmbeddedServer, ExternalServer, find_postgres, open_server
 from modelcheck.errors import ModelcheckError
 
 #: Trace files and the shared example database (options --modelcheck-traces, ...).
 pytest_plugins = ["modelcheck._trace_plugin"]
 
-__all__ = ["modelcheck_environment"]
+__all__ = ["modelcheck_environment", "modelcheck_environments"]
 
 _CONFIG_KEY = pytest.StashKey[Config]()
 

@@ -41,7 +41,7 @@ def empty_dsn(modelcheck_database: CleanDatabase) -> str:
 @pytest.fixture
 def reference_dsn(empty_dsn: str) -> str:
     """The DSN of a fresh database with the reference target installed."""
-    from modelcheck._reference.target import ReferenceTarget
+    from modelcheck.suites.vstore.reference.target import ReferenceTarget
 
     with psycopg.connect(empty_dsn, autocommit=True) as conn:
         ReferenceTarget().install(conn)

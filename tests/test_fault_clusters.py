@@ -13,12 +13,12 @@ import psycopg
 import pytest
 
 from modelcheck._isolation import DatabasePool
-from modelcheck._reference.target import ReferenceTarget
 from modelcheck._server import EmbeddedServer
 from modelcheck.errors import ServerError
-from modelcheck.faults import FaultRules
 from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
-from modelcheck.rules import BranchRules, CommitRules, MigrationRules
+from modelcheck.suites.vstore.faults import FaultRules
+from modelcheck.suites.vstore.reference.target import ReferenceTarget
+from modelcheck.suites.vstore.rules import BranchRules, CommitRules, MigrationRules
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -1,7 +1,7 @@
 """Schema hashes, commit identifiers and checksums: Python and the SQL side agree.
 
 Trees are built with real DDL in a throwaway schema and hashed by
-``vstore.tree_hash`` (modelcheck/_reference/sql/10_canonical.sql); the model hashes
+``vstore.tree_hash`` (modelcheck/suites/vstore/reference/sql/10_canonical.sql); the model hashes
 the same tree as a value. Jsonb texts are compared with ``::jsonb::text`` itself.
 """
 
@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from modelcheck._domain.errors import DomainError
-from modelcheck._domain.hashing import (
+from modelcheck.suites.vstore.domain.errors import DomainError
+from modelcheck.suites.vstore.domain.hashing import (
     Json,
     commit_identifier,
     jsonb_text,
@@ -27,11 +27,13 @@ from modelcheck._domain.hashing import (
     tree_canonical_text,
     tree_hash,
 )
-from modelcheck._domain.tree import Column, Index, Table, Tree
-from modelcheck._domain.types import SqlType, parse_type, render_default
-from modelcheck._domain.values import sql_types, values_for
+from modelcheck.suites.vstore.domain.tree import Column, Index, Table, Tree
+from modelcheck.suites.vstore.domain.types import SqlType, parse_type, render_default
+from modelcheck.suites.vstore.domain.values import sql_types, values_for
 
-CANONICAL_SQL = Path(__file__).parents[1] / "modelcheck/_reference/sql/10_canonical.sql"
+CANONICAL_SQL = (
+    Path(__file__).parents[1] / "modelcheck/suites/vstore/reference/sql/10_canonical.sql"
+)
 SCHEMA = "wt 1"
 # One connection serves many examples; DDL round trips make timing noisy.
 SETTINGS = settings(max_examples=120, deadline=None)

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from modelcheck._domain.errors import DomainError
 from modelcheck._isolation import DatabasePool
-from modelcheck._reference.target import ReferenceTarget
 from modelcheck._server import EmbeddedServer, ExternalServer
 from modelcheck.interleaving import InterleavedMachine
 from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
-from modelcheck.rules import BranchRules, CommitRules, MergeRules, MigrationRules
+from modelcheck.suites.vstore.domain.errors import DomainError
+from modelcheck.suites.vstore.reference.target import ReferenceTarget
+from modelcheck.suites.vstore.rules import BranchRules, CommitRules, MergeRules, MigrationRules
 
 pytestmark = pytest.mark.postgres
 

@@ -18,10 +18,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
-from modelcheck import strategies
-from modelcheck._domain import merge as merging
-from modelcheck._domain.errors import DomainError
-from modelcheck._domain.model import Kind, Model, Predicted
+from modelcheck.suites.vstore import strategies
+from modelcheck.suites.vstore.domain import merge as merging
+from modelcheck.suites.vstore.domain.errors import DomainError
+from modelcheck.suites.vstore.domain.model import Kind, Model, Predicted
+from modelcheck.suites.vstore.spec import bind_keys
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -42,10 +43,15 @@ class ModelInvariants(RuleBasedStateMachine):
     def _bind_all(self) -> None:
         kinds: tuple[Kind, ...] = ("branch", "commit", "migration")
         for kind in kinds:
-            for identifier, entity in self.model.entities(kind).items():
-                if entity.key.pk is None:
-                    self.model.bind(
-                        kind, identifier, next(self.pks[kind]), uuid.uuid4(), monotonic=True
+            for identifier in self.model.entities(kind):
+                if self.model.pk_of(kind, identifier) is None:
+                    bind_keys(
+                        self.model,
+                        kind,
+                        identifier,
+                        next(self.pks[kind]),
+                        uuid.uuid4(),
+                        sequential=True,
                     )
 
     def _try(self, operation: str, *args: Any) -> Predicted | None:
@@ -96,10 +102,10 @@ class ModelInvariants(RuleBasedStateMachine):
         kinds: tuple[Kind, ...] = ("branch", "commit", "migration")
         for kind in kinds:
             entities = self.model.entities(kind)
-            pks = [e.key.pk for e in entities.values()]
+            pks = [self.model.pk_of(kind, i) for i in entities]
             assert len(set(pks)) == len(pks), f"{kind} pks not unique"
-            for identifier, entity in entities.items():
-                keys = (entity.key.pk, entity.key.id)
+            for identifier in entities:
+                keys = (self.model.pk_of(kind, identifier), self.model.id_of(kind, identifier))
                 assert self.keys_seen.setdefault((kind, identifier), keys) == keys
 
     @invariant()
@@ -124,7 +130,7 @@ class ModelInvariants(RuleBasedStateMachine):
         for a, b in itertools.combinations(heads, 2):
             common = merging.ancestors(parents, a) & merging.ancestors(parents, b)
             assert common, "every pair of commits shares the root"
-            base = max(common, key=lambda c: self.model.commits[c].key.pk or 0)
+            base = max(common, key=lambda c: self.model.pk_of("commit", c) or 0)
             for other in common - {base}:
                 assert base not in merging.ancestors(parents, other) or other == base
 

@@ -9,18 +9,18 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from modelcheck._isolation import DatabasePool
-from modelcheck._mutants.catalogue import (
+from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck.errors import StateMismatch
+from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
+from modelcheck.suites.vstore.faults import FaultRules
+from modelcheck.suites.vstore.mutants.catalogue import (
     CommitBeforeDriftCheck,
     DeleteDropsSchemaSeparately,
     MigrationNotAtomic,
 )
-from modelcheck._reference.target import ReferenceTarget
-from modelcheck._server import EmbeddedServer, ExternalServer
-from modelcheck._target import Target
-from modelcheck.errors import StateMismatch
-from modelcheck.faults import FaultRules
-from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
-from modelcheck.rules import CommitRules, MigrationRules
+from modelcheck.suites.vstore.reference.target import ReferenceTarget
+from modelcheck.suites.vstore.results import VersionedStoreTarget as Target
+from modelcheck.suites.vstore.rules import CommitRules, MigrationRules
 
 pytestmark = pytest.mark.postgres
 

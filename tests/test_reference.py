@@ -14,9 +14,10 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from modelcheck._domain.errors import ERROR_KINDS, DomainError
-from modelcheck._reference.target import ReferenceTarget
-from modelcheck._target import Drift, Target
+from modelcheck.suites.vstore.domain.errors import ERROR_KINDS, DomainError
+from modelcheck.suites.vstore.reference.target import ReferenceTarget
+from modelcheck.suites.vstore.results import Drift
+from modelcheck.target import Target
 
 T = ReferenceTarget()
 Conn = psycopg.AsyncConnection[Any]

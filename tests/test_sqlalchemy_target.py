@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
-from modelcheck._domain.errors import DomainError
-from modelcheck._domain.hashing import commit_identifier, tree_hash
-from modelcheck._domain.tree import Tree
-from modelcheck._sqlalchemy.target import SQLAlchemyTarget
-from modelcheck._target import Drift
+from modelcheck.suites.vstore.domain.errors import DomainError
+from modelcheck.suites.vstore.domain.hashing import commit_identifier, tree_hash
+from modelcheck.suites.vstore.domain.tree import Tree
+from modelcheck.suites.vstore.results import Drift
+from modelcheck.suites.vstore.sqlalchemy_target.target import SQLAlchemyTarget
 
 T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]

@@ -13,15 +13,16 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from modelcheck._domain.model import Kind, Model, Predicted
 from modelcheck._isolation import DatabasePool
-from modelcheck._reference.target import ReferenceTarget
 from modelcheck._server import EmbeddedServer, ExternalServer
-from modelcheck._stress import checker, report, runner
-from modelcheck._stress.history import Call
-from modelcheck._target import Target
 from modelcheck.machine import installer_for
-from modelcheck.snapshot import from_model
+from modelcheck.suites.vstore.domain.model import Kind, Model, Predicted
+from modelcheck.suites.vstore.reference.target import ReferenceTarget
+from modelcheck.suites.vstore.results import VersionedStoreTarget as Target
+from modelcheck.suites.vstore.snapshot import from_model
+from modelcheck.suites.vstore.spec import bind_keys
+from modelcheck.suites.vstore.stress import checker, report, runner
+from modelcheck.suites.vstore.stress.history import Call
 
 # ---------------------------------------------------------------------- hand-made histories
 
@@ -178,8 +179,8 @@ def test_partitions_split_by_branch_and_join_on_merge() -> None:
 def test_final_state_counts_rollbacks_that_name_only_the_migration() -> None:
     # The rollback changes main after the last call that names main.
     model = Model.initial()
-    model.bind("branch", "main", 1, uuid4(), monotonic=False)
-    model.bind("commit", model.branches["main"].head, 1, uuid4(), monotonic=False)
+    bind_keys(model, "branch", "main", 1, uuid4())
+    bind_keys(model, "commit", model.branches["main"].head, 1, uuid4())
     table = [{"name": "id", "type": "integer", "nullable": True, "default": None}]
     ops = [{"op": "create_table", "table": "t", "columns": table}]
     calls: list[tuple[str, tuple[Any, ...], Kind | None]] = [
@@ -192,7 +193,7 @@ def test_final_state_counts_rollbacks_that_name_only_the_migration() -> None:
         call = ok(index, 0, op, args, (index, index + 0.5), getattr(model, op)(*args))
         if kind is not None:
             r = call.result
-            model.bind(kind, r["identifier"], r["pk"], UUID(r["id"]), monotonic=False)
+            bind_keys(model, kind, r["identifier"], r["pk"], UUID(r["id"]))
         history.append(call)
     final = from_model(model)
     result = checker.check(history, final=final)

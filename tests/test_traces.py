@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 MACHINE = REPO / "machines" / "test_commits.py"
 
 _BUGGY = '''
-from modelcheck._reference.target import ReferenceTarget
+from modelcheck.suites.vstore.reference.target import ReferenceTarget
 
 DOT = """
 CREATE OR REPLACE FUNCTION vstore.commit(branch text, message text)

@@ -1,4 +1,4 @@
-"""Differential tests: modelcheck._domain.types against a real Postgres.
+"""Differential tests: modelcheck.suites.vstore.domain.types against a real Postgres.
 
 Postgres is the oracle: for generated types and value texts, the model must print
 exactly what the server stores, casts and renders, or raise the same SQLSTATE.
@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from modelcheck._domain.errors import DomainError
-from modelcheck._domain.types import (
+from modelcheck.suites.vstore.domain.errors import DomainError
+from modelcheck.suites.vstore.domain.types import (
     SqlType,
     cast_exists,
     cast_value,
@@ -24,7 +24,7 @@ from modelcheck._domain.types import (
     parse_type,
     render_default,
 )
-from modelcheck._domain.values import any_text_values, sql_types, values_for
+from modelcheck.suites.vstore.domain.values import any_text_values, sql_types, values_for
 
 # One connection serves many examples; server round trips make timing noisy.
 SETTINGS = settings(max_examples=150, deadline=None)

@@ -1,0 +1,297 @@
+"""Run the machines against mutants, each in its own pytest subprocess, and report.
+
+A mutant is run against the machines its catalogue entry names, in order; the first
+machine that fails kills it. Each run is ``python -m pytest machines/test_<m>.py
+--modelcheck-target <mutant> -x`` in a scratch directory (its own Hypothesis example
+database and trace files, so one run never replays another's failure), which also
+isolates crashes. The correct reference runs every machine and must pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import attrs
+
+from modelcheck.suites.vstore.mutants._first_failure import ENV_FILE
+from modelcheck.suites.vstore.mutants.catalogue import MACHINES, MutantInfo
+
+DEFAULT_REPORT: Final = "mutants-report.json"
+Verdict = Literal["killed", "survived", "error", "passed", "failed"]
+
+_STEP_LINE = re.compile(r"^\s*(\d+)\. \[c\d+\] ", re.M)
+_TIMELINE_ROW = re.compile(r"^\s*(\d+) \| ", re.M)
+_TRACE_LINE = re.compile(r"^trace: (\S+)", re.M)
+
+
+def default_machines_dir() -> Path:
+    """The repository's ``machines/`` (next to the package), else ``./machines``."""
+    here = Path(__file__).resolve().parents[2] / "machines"
+    return here if here.is_dir() else Path.cwd() / "machines"
+
+
+@attrs.frozen
+class RunConfig:
+    """How every subprocess runs: profile, seed, server and where scratch files go."""
+
+    profile: str = "ci"
+    seed: int = 1
+    machines_dir: Path = attrs.field(factory=default_machines_dir)
+    work_dir: Path = Path(".modelcheck/mutants")
+    dsn: str | None = None
+    pg_bin: Path | None = None
+    timeout_s: float = 1800.0
+
+
+@attrs.define
+class Attempt:
+    """One machine run against one target."""
+
+    machine: str
+    verdict: Verdict
+    run_s: float
+    first_failure_s: float | None = None
+    shrunk_steps: int | None = None
+    error: str | None = None
+    failure: str | None = None
+    trace: str | None = None
+
+
+@attrs.define
+class Outcome:
+    """A mutant's (or the reference's) result over its machines."""
+
+    name: str
+    bug_class: str
+    verdict: Verdict
+    machine: str | None = None
+    time_to_kill_s: float | None = None
+    run_s: float = 0.0
+    shrunk_steps: int | None = None
+    trace: str | None = None
+    failure: str | None = None
+    attempts: list[Attempt] = attrs.field(factory=list)
+
+
+def shrunk_steps(failure: str) -> int:
+    """The number of steps in a failure message: numbered steps, or timeline steps."""
+    _head, sep, timeline = failure.partition("timeline (one column per connection):")
+    if sep:
+        numbers = {int(n) for n in _TIMELINE_ROW.findall(timeline.split("\nreplay:")[0])}
+        return len({n for n in numbers if n > 0})
+    return len(set(_STEP_LINE.findall(failure)))
+
+
+def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
+    """Run ``machines/test_<machine>.py`` against ``target`` in a scratch directory."""
+    scratch = (config.work_dir / f"{target}-{machine}").resolve()
+    scratch.mkdir(parents=True, exist_ok=True)
+    report = scratch / "report.json"
+    first = scratch / "first-failure.json"
+    for stale in (report, first):
+        stale.unlink(missing_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str((config.machines_dir / f"test_{machine}.py").resolve()),
+        "-q",
+        "-x",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "modelcheck.suites.vstore.mutants._first_failure",
+        f"--rootdir={scratch}",
+        f"--modelcheck-target={target}",
+        f"--modelcheck-profile={config.profile}",
+        f"--modelcheck-report={report}",
+        f"--hypothesis-seed={config.seed}",
+    ]
+    if config.dsn:
+        command.append(f"--modelcheck-dsn={config.dsn}")
+    if config.pg_bin:
+        command.append(f"--modelcheck-pg-bin={config.pg_bin}")
+    env = {**os.environ, ENV_FILE: str(first)}
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command,
+            cwd=scratch,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=config.timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        took = time.perf_counter() - started
+        return Attempt(machine, "error", round(took, 1), error=f"timeout after {took:.0f} s")
+    took = round(time.perf_counter() - started, 1)
+    (scratch / "pytest.log").write_text(done.stdout + done.stderr)
+    return read_attempt(scratch, machine, took, done.returncode)
+
+
+def read_attempt(scratch: Path, machine: str, took: float, returncode: int) -> Attempt:
+    """The attempt a finished run left in its scratch directory (report, first failure)."""
+    report = scratch / "report.json"
+    first = scratch / "first-failure.json"
+    if not report.exists():
+        log = scratch / "pytest.log"
+        tail = log.read_text()[-2000:] if log.exists() else ""
+        return Attempt(machine, "error", took, error=f"pytest exit {returncode}", failure=tail)
+    machines: dict[str, Any] = json.loads(report.read_text())["machines"]
+    result: dict[str, Any] = next(iter(machines.values()), {})
+    failure = result.get("failure")
+    error = result.get("error")
+    first_failure = json.loads(first.read_text()).get("first_failure_s") if first.exists() else None
+    if result.get("outcome") == "passed" or error == "CoverageError":
+        return Attempt(machine, "passed", took, error=error)
+    if returncode not in (0, 1) or failure is None:
+        return Attempt(machine, "error", took, error=error or f"exit {returncode}")
+    trace = result.get("trace")
+    found = _TRACE_LINE.search(failure)
+    if trace is None and found:
+        trace = found.group(1)
+    if trace is not None and not Path(trace).is_absolute():
+        trace = str(scratch / trace)
+    return Attempt(
+        machine,
+        "failed",
+        took,
+        first_failure_s=round(first_failure, 2) if first_failure is not None else None,
+        shrunk_steps=shrunk_steps(failure),
+        error=error,
+        failure=failure,
+        trace=trace,
+    )
+
+
+def run_mutant(info: MutantInfo, config: RunConfig) -> Outcome:
+    """Run the mutant's killer machines in order; the first failure kills it."""
+    outcome = Outcome(info.name, info.bug_class, "survived")
+    for machine in info.killers:
+        attempt = run_machine_file(info.name, machine, config)
+        outcome.attempts.append(attempt)
+        outcome.run_s = round(outcome.run_s + attempt.run_s, 1)
+        if attempt.verdict == "failed":
+            outcome.verdict = "killed"
+            outcome.machine = machine
+            outcome.time_to_kill_s = attempt.first_failure_s
+            outcome.shrunk_steps = attempt.shrunk_steps
+            outcome.trace = attempt.trace
+            outcome.failure = attempt.failure
+            return outcome
+        if attempt.verdict == "error" and outcome.verdict != "error":
+            outcome.verdict = "error"
+            outcome.failure = attempt.error
+    return outcome
+
+
+def run_reference(config: RunConfig, machines: Sequence[str] = MACHINES) -> Outcome:
+    """Run every machine against the correct reference; each must pass."""
+    outcome = Outcome("reference", "-", "passed")
+    for machine in machines:
+        attempt = run_machine_file("reference", machine, config)
+        outcome.attempts.append(attempt)
+        outcome.run_s = round(outcome.run_s + attempt.run_s, 1)
+        if attempt.verdict != "passed":
+            outcome.verdict = "failed"
+            outcome.machine = machine
+            outcome.failure = attempt.failure or attempt.error
+    return outcome
+
+
+def run_all(
+    mutants: Iterable[MutantInfo],
+    config: RunConfig,
+    *,
+    jobs: int = 2,
+    reference: bool = True,
+    progress: Callable[[Outcome], None] = lambda outcome: None,
+) -> list[Outcome]:
+    """Every mutant (and the reference), ``jobs`` subprocesses at a time, in catalogue order."""
+
+    def one(item: MutantInfo | None) -> Outcome:
+        outcome = run_reference(config) if item is None else run_mutant(item, config)
+        progress(outcome)
+        return outcome
+
+    items: list[MutantInfo | None] = [*mutants, *([None] if reference else [])]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, items))
+
+
+# ------------------------------------------------------------------------ reporting
+
+
+def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """Counts plus median and worst time-to-kill and shrunk length over the kills."""
+    mutants = [o for o in outcomes if o.name != "reference"]
+    killed = [o for o in mutants if o.verdict == "killed"]
+    times = [o.time_to_kill_s for o in killed if o.time_to_kill_s is not None]
+    steps = [o.shrunk_steps for o in killed if o.shrunk_steps is not None]
+    reference = next((o.verdict for o in outcomes if o.name == "reference"), None)
+    return {
+        "mutants": len(mutants),
+        "killed": len(killed),
+        "survived": [o.name for o in mutants if o.verdict == "survived"],
+        "errors": [o.name for o in mutants if o.verdict == "error"],
+        "reference": reference,
+        "median_time_to_kill_s": statistics.median(times) if times else None,
+        "worst_time_to_kill_s": max(times) if times else None,
+        "median_shrunk_steps": statistics.median(steps) if steps else None,
+        "worst_shrunk_steps": max(steps) if steps else None,
+    }
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def render_table(outcomes: Sequence[Outcome]) -> str:
+    """A Markdown table: one row per mutant (and the reference)."""
+    lines = [
+        "| mutant | bug class | result | machine | time to kill (s) | shrunk steps | run (s) "
+        "| trace |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for o in outcomes:
+        lines.append(
+            f"| {o.name} | {o.bug_class} | {o.verdict} | {_cell(o.machine)} "
+            f"| {_cell(o.time_to_kill_s)} | {_cell(o.shrunk_steps)} | {o.run_s} "
+            f"| {_cell(o.trace)} |"
+        )
+    return "\n".join(lines)
+
+
+def write_report(outcomes: Sequence[Outcome], path: Path, config: RunConfig) -> tuple[Path, Path]:
+    """Write the JSON report and a Markdown table next to it (``.md``)."""
+    data = {
+        "profile": config.profile,
+        "seed": config.seed,
+        "summary": summary(outcomes),
+        "results": [attrs.asdict(o) for o in outcomes],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    table = path.with_suffix(".md")
+    stats = summary(outcomes)
+    table.write_text(
+        f"# Mutants ({config.profile} profile, seed {config.seed})\n\n"
+        f"{stats['killed']}/{stats['mutants']} killed; reference: {stats['reference']}; "
+        f"time to kill median {stats['median_time_to_kill_s']} s, worst "
+        f"{stats['worst_time_to_kill_s']} s; shrunk steps median "
+        f"{stats['median_shrunk_steps']}, worst {stats['worst_shrunk_steps']}\n\n"
+        f"{render_table(outcomes)}\n"
+    )
+    return path, table

@@ -1,0 +1,332 @@
+"""Reusable domain rules: mix them into a machine to check those operations.
+
+Each rule draws arguments (preferring names the machine already created, so the store
+goes deep) and hands them to :meth:`DifferentialMachine.run`, which does the rest.
+Preconditions read only the model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, initialize, multiple, precondition, rule
+
+from modelcheck.interleaving import InterleavedMachine
+from modelcheck.machine import DifferentialMachine, counted_predicate
+from modelcheck.suites.vstore import strategies
+from modelcheck.suites.vstore.domain.model import Kind, Model
+from modelcheck.suites.vstore.domain.tree import Tree
+from modelcheck.suites.vstore.spec import VSTORE
+
+
+class DomainMachine(DifferentialMachine):
+    """Bundles shared by every domain rule: branch names, commits, migration identifiers."""
+
+    spec = VSTORE
+    model: Model
+
+    branches = Bundle("branches")
+    commits = Bundle("commits")
+    migrations = Bundle("migrations")
+
+    @initialize(target=branches)
+    def start_on_main(self) -> str:
+        return "main"
+
+    # -- named predicates (read only the model; counted for the coverage report) ----------
+
+    @counted_predicate
+    def has_two_active_branches(self) -> bool:
+        return sum(b.status == "active" for b in self.model.branches.values()) >= 2
+
+    @counted_predicate
+    def has_applied_migration(self) -> bool:
+        return any(m.status == "applied" for m in self.model.migrations.values())
+
+    def tree_of(self, branch: str) -> Tree:
+        found = self.model.branches.get(branch)
+        return found.tree if found is not None else Tree()
+
+
+def _created(result: Any, value: str | None) -> Any:
+    return multiple() if result is None or value is None else value
+
+
+class CreateBranchRules(DomainMachine):
+    @rule(
+        target=DomainMachine.branches,
+        name=strategies.branch_names(),
+        source=DomainMachine.branches,
+    )
+    def create_branch(self, name: str, source: str) -> Any:
+        return _created(self.run("create_branch", name, source), name)
+
+
+class BranchRules(CreateBranchRules):
+    @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()))
+    def delete_branch(self, name: str) -> None:
+        self.run("delete_branch", name)
+
+    @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()))
+    def log(self, name: str) -> None:
+        self.run("log", name)
+
+    @rule(data=st.data())
+    def resolve(self, data: st.DataObject) -> None:
+        kind: Kind = data.draw(st.sampled_from(("branch", "commit", "migration")))
+        keys: list[Any] = [uuid.UUID(int=7), "no such thing", 10**12]
+        for identifier in self.model.entities(kind):
+            keys += [
+                identifier,
+                self.model.pk_of(kind, identifier),
+                self.model.id_of(kind, identifier),
+            ]
+        key = data.draw(st.sampled_from([k for k in keys if k is not None]))
+        self.run("resolve", kind, key)
+
+    @rule()
+    def verify(self) -> None:
+        self.run("verify")
+
+
+class CommitRules(DomainMachine):
+    @rule(
+        target=DomainMachine.commits,
+        branch=st.one_of(DomainMachine.branches, strategies.branch_names()),
+        message=strategies.messages(),
+    )
+    def commit(self, branch: str, message: str) -> Any:
+        result = self.run("commit", branch, message)
+        return _created(result, result.identifier if result else None)
+
+
+class MigrationRules(DomainMachine):
+    @rule(
+        target=DomainMachine.migrations,
+        branch=DomainMachine.branches,
+        identifier=strategies.migration_identifiers(),
+        data=st.data(),
+    )
+    def apply_migration(self, branch: str, identifier: str, data: st.DataObject) -> Any:
+        operations = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
+        return _created(self.run("apply_migration", branch, identifier, operations), identifier)
+
+    @rule(identifier=DomainMachine.migrations, branch=DomainMachine.branches, data=st.data())
+    def reapply_migration(self, identifier: str, branch: str, data: st.DataObject) -> None:
+        """Apply a used identifier again: same operations, or changed ones."""
+        # Under concurrency the bundle may hold an identifier whose transaction rolled back.
+        known = self.model.migrations.get(identifier)
+        changed = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
+        same = known is not None and data.draw(st.booleans(), label="same")
+        operations = known.operations if same and known is not None else changed
+        self.run("apply_migration", branch, identifier, operations)
+
+    @precondition(lambda self: self.has_applied_migration())
+    @rule(identifier=st.one_of(DomainMachine.migrations, strategies.migration_identifiers()))
+    def rollback_migration(self, identifier: str) -> None:
+        self.run("rollback_migration", identifier)
+
+    @precondition(lambda self: self.has_applied_migration())
+    @rule(data=st.data())
+    def rollback_latest(self, data: st.DataObject) -> None:
+        """Roll back the latest applied migration of a branch (the one that can succeed)."""
+        applied = [m for m in self.model.migrations.values() if m.status == "applied"]
+        branch = data.draw(st.sampled_from(sorted({m.branch for m in applied})))
+        latest = [m for m in applied if m.branch == branch][-1]
+        self.run("rollback_migration", latest.key.identifier)
+
+
+class MergeRules(DomainMachine):
+    @precondition(lambda self: self.has_two_active_branches())
+    @rule(target=DomainMachine.commits, source=DomainMachine.branches, into=DomainMachine.branches)
+    def merge(self, source: str, into: str) -> Any:
+        result = self.run("merge", source, into)
+        return _created(result, result.identifier if result else None)
+
+
+class FocusedRules(DomainMachine):
+    """Operations aimed at live branches with arguments that mostly succeed, so runs go
+    deep (merges of merged branches, rollbacks after merges) and, on several
+    connections, contend for the same branch rows."""
+
+    _fresh_migrations = 0
+    _fresh_branches = 0
+
+    def active_branches(self) -> list[str]:
+        return sorted(n for n, b in self.model.branches.items() if b.status == "active")
+
+    @rule(data=st.data(), message=st.sampled_from(("work", "fix: ü", " padded ", "🎉")))
+    def commit_live(self, data: st.DataObject, message: str) -> None:
+        branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
+        self.run("commit", branch, message)
+
+    @rule(target=DomainMachine.migrations, data=st.data())
+    def migrate_live(self, data: st.DataObject) -> Any:
+        branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
+        self._fresh_migrations += 1
+        identifier = f"{9000 + self._fresh_migrations % 1000:04d}_live"
+        operations = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
+        return _created(self.run("apply_migration", branch, identifier, operations), identifier)
+
+    @precondition(lambda self: self.has_two_active_branches())
+    @rule(data=st.data())
+    def delete_live(self, data: st.DataObject) -> None:
+        names = [n for n in self.active_branches() if n != "main"]
+        self.run("delete_branch", data.draw(st.sampled_from(names), label="branch"))
+
+    @rule(data=st.data(), name=st.sampled_from(("feat", "Fix", "a b", "ünï")))
+    def branch_live(self, data: st.DataObject, name: str) -> None:
+        source = data.draw(st.sampled_from(self.active_branches()), label="source")
+        self._fresh_branches += 1
+        self.run("create_branch", f"{name}-{self._fresh_branches}", source)
+
+    @precondition(lambda self: self.has_two_active_branches())
+    @rule(data=st.data())
+    def merge_live(self, data: st.DataObject) -> None:
+        names = self.active_branches()
+        source = data.draw(st.sampled_from(names), label="source")
+        into = data.draw(st.sampled_from([n for n in names if n != source]), label="into")
+        self.run("merge", source, into)
+
+    # -- contention: writes that must wait for another connection's open transaction ----
+
+    _contenders = 0
+
+    @rule(data=st.data())
+    def contend(self, data: st.DataObject) -> None:
+        """From another connection, write to a branch an open transaction wrote (so the
+        write waits for it), or create a branch beside it from a branch it did not lock.
+        On a sequential machine: the same writes on any live branch."""
+        found = self.contended(self.active_branches())
+        locked, unlocked = self.active_branches(), self.active_branches()
+        if found is not None:
+            index, locked = found
+            unlocked = [b for b in self.active_branches() if b not in locked]
+            self.current = index
+        branch = data.draw(st.sampled_from(locked), label="branch")
+        kinds = ["commit", "commit", "delete_branch", "create_branch", "merge"]
+        if unlocked:
+            kinds.append("create_branch_beside")
+        kind = data.draw(st.sampled_from(kinds), label="write")
+        self._contenders += 1
+        fresh = f"contender-{self._contenders}"
+        if kind == "commit":
+            self.run("commit", branch, "contend")
+        elif kind == "delete_branch":
+            self.run("delete_branch", branch)
+        elif kind == "create_branch":
+            self.run("create_branch", fresh, branch)
+        elif kind == "create_branch_beside":
+            self.run("create_branch", fresh, data.draw(st.sampled_from(unlocked), label="from"))
+        else:
+            source = data.draw(st.sampled_from(self.active_branches()), label="source")
+            self.run("merge", source, branch)
+
+
+class ScenarioRules(FocusedRules):
+    """Short multi-step scenarios that random single steps reach too rarely: undo a drop
+    of a column that has a default; change one column's type on two diverged branches."""
+
+    def _live_column(self, data: st.DataObject, with_default: bool) -> tuple[str, str, str]:
+        """A (branch, table, column) drawn from the model, or a fresh one made first."""
+        candidates = [
+            (branch, table.name, column.name)
+            for branch in self.active_branches()
+            for table in self.model.branches[branch].tree.tables.values()
+            for column in table.columns
+            if (column.default is not None) == with_default
+        ]
+        if candidates:
+            return data.draw(st.sampled_from(candidates), label="column")
+        branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
+        self._fresh_migrations += 1
+        table = f"scenario_{self._fresh_migrations}"
+        spec = {
+            "name": "c",
+            "type": "integer",
+            "nullable": True,
+            "default": "7" if with_default else None,
+        }
+        self.run(
+            "apply_migration",
+            branch,
+            f"{9000 + self._fresh_migrations % 1000:04d}_scenario",
+            [{"op": "create_table", "table": table, "columns": [spec]}],
+        )
+        return branch, table, "c"
+
+    @rule(data=st.data())
+    def drop_and_undo(self, data: st.DataObject) -> None:
+        """Drop a column with a default, then roll that migration back: the default returns."""
+        branch, table, column = self._live_column(data, with_default=True)
+        self._fresh_migrations += 1
+        identifier = f"{9000 + self._fresh_migrations % 1000:04d}_drop"
+        operation = {"op": "drop_column", "table": table, "column": column}
+        if self.run("apply_migration", branch, identifier, [operation]) is not None:
+            self.run("rollback_migration", identifier)
+
+    @rule(data=st.data(), types=st.sampled_from((("bigint", "text"), ("text", "bigint"))))
+    def diverge_types_and_merge(self, data: st.DataObject, types: tuple[str, str]) -> None:
+        """Change one column's type differently on two branches, commit both, merge."""
+        branch, table, column = self._live_column(data, with_default=False)
+        self.run("commit", branch, "base")
+        self._fresh_branches += 1
+        other = f"diverged-{self._fresh_branches}"
+        if self.run("create_branch", other, branch) is None:
+            return
+        for name, new_type in ((branch, types[0]), (other, types[1])):
+            self._fresh_migrations += 1
+            operation = {
+                "op": "alter_column_type",
+                "table": table,
+                "column": column,
+                "type": new_type,
+            }
+            self.run(
+                "apply_migration",
+                name,
+                f"{9000 + self._fresh_migrations % 1000:04d}_type",
+                [operation],
+            )
+            self.run("commit", name, "retype")
+        self.run("merge", other, branch)
+
+
+class StaleSnapshotRules(InterleavedMachine, DomainMachine):
+    """Mix into an interleaved machine: a write from a REPEATABLE READ snapshot that a
+    concurrent commit made stale."""
+
+    @precondition(lambda self: self.has_two_idle_sessions())
+    @rule(
+        data=st.data(),
+        operation=st.sampled_from(("commit", "merge", "delete_branch", "create_branch")),
+    )
+    def stale_snapshot_write(self, data: st.DataObject, operation: str) -> None:
+        """A REPEATABLE READ transaction reads a branch, another connection commits to it,
+        then the first writes to it: Postgres must refuse with a retryable 40001."""
+        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        first, second = idle[0], idle[1]
+        active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        branch = data.draw(st.sampled_from(active), label="branch")
+        self.current = first.index
+        self._begin("repeatable read")
+        self.run("log", branch)  # takes the transaction's snapshot
+        self.current = second.index
+        self.run("commit", branch, "meanwhile")
+        self.current = first.index
+        if first.pending is not None or first.txn is None:
+            return  # the read itself failed and rolled back; nothing stale to write
+        others = [n for n in active if n != branch]
+        if operation == "merge" and others:
+            self.run("merge", data.draw(st.sampled_from(others), label="source"), branch)
+        elif operation == "delete_branch" and branch != "main":
+            self.run("delete_branch", branch)
+        elif operation == "create_branch":
+            self.run("create_branch", f"stale-{len(self.steps)}", branch)
+        else:
+            self.run("commit", branch, "stale")
+        if first.txn is not None and first.pending is None:
+            self.current = first.index
+            self._end(b"COMMIT")
