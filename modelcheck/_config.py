@@ -49,6 +49,19 @@ def register_profiles() -> None:
         )
 
 
+def mask_dsn(dsn: str | None) -> str | None:
+    """The connection string with its password replaced by ``***`` (safe to print)."""
+    if dsn is None:
+        return None
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparsable connection string>"
+    if "password" in params:
+        params["password"] = "***"  # noqa: S105 - the mask, not a secret
+    return psycopg.conninfo.make_conninfo("", **params)
+
+
 @attrs.frozen
 class Config:
     """Where modelcheck gets its Postgres from and how hard it searches.
@@ -57,7 +70,7 @@ class Config:
     started from ``pg_bin`` (or discovered binaries).
     """
 
-    dsn: str | None = None
+    dsn: str | None = attrs.field(default=None, repr=lambda dsn: repr(mask_dsn(dsn)))
     pg_bin: Path | None = None
     profile: str = DEFAULT_PROFILE
     target: str | None = None

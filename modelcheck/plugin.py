@@ -24,7 +24,14 @@ from modelcheck._machine_fixtures import (
     modelcheck_environment,
     modelcheck_environments,
 )
-from modelcheck._server import EmbeddedServer, ExternalServer, find_postgres, open_server
+from modelcheck._server import (
+    EmbeddedServer,
+    ExternalServer,
+    connect_admin,
+    find_postgres,
+    open_server,
+)
+from modelcheck._targets import resolve_target
 from modelcheck.errors import ModelcheckError
 
 #: Trace files and the shared example database (options --modelcheck-traces, ...).
@@ -77,8 +84,10 @@ def pytest_configure(config: pytest.Config) -> None:
             profile=config.getoption("modelcheck_profile"),
             target=config.getoption("modelcheck_target"),
         )
+        _check_reachable(mc_config)
     except ModelcheckError as exc:
-        raise pytest.UsageError(str(exc)) from exc
+        # One usage error, before any fixture: no traceback, so no secret in one.
+        raise pytest.UsageError(str(exc)) from None
     config.stash[_CONFIG_KEY] = mc_config
     config.stash[SEED_KEY] = choose_seed(config.getoption("hypothesis_seed", None))
     register_profiles()
@@ -86,6 +95,15 @@ def pytest_configure(config: pytest.Config) -> None:
     explicit_hypothesis = config.getoption("hypothesis_profile", None)
     if explicit_hypothesis is None or config.getoption("modelcheck_profile") is not None:
         hypothesis.settings.load_profile(mc_config.profile)
+
+
+def _check_reachable(mc_config: Config) -> None:
+    """A configured target must resolve and a configured server must answer, checked
+    once here rather than once per machine in a fixture traceback."""
+    if mc_config.target is not None:
+        resolve_target(mc_config.target)
+    if mc_config.dsn is not None:
+        connect_admin(mc_config.dsn).close()
 
 
 def get_config(config: pytest.Config) -> Config:

@@ -4,6 +4,7 @@ target does at each isolation level."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from modelcheck._server import EmbeddedServer, ExternalServer
 from modelcheck.interleaving import InterleavedMachine
 from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
 from modelcheck.suites.vstore.domain.errors import DomainError
+from modelcheck.suites.vstore.faults import FaultRules
 from modelcheck.suites.vstore.reference.target import ReferenceTarget
 from modelcheck.suites.vstore.rules import BranchRules, CommitRules, MergeRules, MigrationRules
 
@@ -42,11 +44,11 @@ def machine(environment: MachineEnvironment) -> Iterator[Machine]:
         m.teardown()
 
 
-def _waiting(machine: Machine, index: int) -> bool:
+def _waiting(machine: InterleavedMachine, index: int) -> bool:
     return machine.sessions[index].pending is not None
 
 
-def _on(machine: Machine, index: int, level: str | None = None) -> None:
+def _on(machine: InterleavedMachine, index: int, level: str | None = None) -> None:
     machine.current = index
     if level is not None:
         machine.begin(level)
@@ -116,3 +118,57 @@ def test_an_error_aborts_the_transaction_and_leaves_nothing(machine: Machine) ->
     assert "gone" not in machine.model.branches
     with pytest.raises(DomainError):
         machine.model.log("gone")
+
+
+class Faulty(FaultRules, MergeRules, MigrationRules, CommitRules, BranchRules):
+    pass
+
+
+def test_killing_a_session_whose_statement_waits_resolves_it_as_the_kill(
+    environment: MachineEnvironment,
+) -> None:
+    # The false alarm of a ci FaultMachine run: ROLLBACK was sent on the dead connection.
+    m = Faulty(environment)
+    m.open_connections(2)
+    try:
+        _on(m, 0, "read committed")
+        m.run("commit", "main", "holder")
+        _on(m, 1, "repeatable read")
+        m.run("commit", "main", "waiter")
+        assert _waiting(m, 1)
+        victim = m.sessions[1]
+        m.kill_backend(_Draw(victim))
+        assert not _waiting(m, 1)
+        assert m.sessions[1].txn is None
+        assert "08006" in m.steps[-2].outcome or "57P01" in m.steps[-2].outcome, m.steps
+        assert not m.sessions[1].conn.broken, "the session got a new connection"
+        _on(m, 0)
+        m.commit_transaction()
+        assert len(m.model.log("main").values) == 2, "only the holder's commit survived"
+    finally:
+        m.teardown()
+
+
+class _Draw:
+    """Stands in for Hypothesis's data object: every draw returns ``value``."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def draw(self, strategy: object, label: str | None = None) -> object:
+        return self.value
+
+
+def test_teardown_leaves_no_task_pending(environment: MachineEnvironment) -> None:
+    m = Machine(environment)
+    m.open_connections(2)
+    _on(m, 0, "read committed")
+    m.run("commit", "main", "holder")
+    _on(m, 1, "read committed")
+    m.run("commit", "main", "waiter")
+    task = m.sessions[1].pending.task  # type: ignore[union-attr]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.teardown()
+    assert task.done(), "the waiting statement's task ended before the loop closed"
+    assert m.loop.is_closed()

@@ -8,6 +8,8 @@ from pathlib import Path
 import hypothesis
 import pytest
 
+from modelcheck._config import Config
+
 pytestmark = pytest.mark.postgres
 
 
@@ -27,14 +29,44 @@ def test_options_are_read_into_the_config(pytester: pytest.Pytester) -> None:
 
         def test_config(modelcheck_config):
             assert modelcheck_config.profile == "ci"
-            assert modelcheck_config.target == "pkg.mod:Target"
+            assert modelcheck_config.target == "modelcheck.suites.ledger.target:LedgerTarget"
             assert hypothesis.settings().max_examples == PROFILES["ci"]["max_examples"]
             assert not hypothesis.settings().derandomize, "the printed seed must matter"
             assert hypothesis.settings().deadline is None
         """
     )
-    result = pytester.runpytest("--modelcheck-profile=ci", "--modelcheck-target=pkg.mod:Target")
+    result = pytester.runpytest(
+        "--modelcheck-profile=ci",
+        "--modelcheck-target=modelcheck.suites.ledger.target:LedgerTarget",
+    )
     result.assert_outcomes(passed=1)
+
+
+def test_an_unknown_target_is_one_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): pass")
+    result = pytester.runpytest("--modelcheck-target=pkg.mod:Target")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "cannot import 'pkg.mod'" in result.stderr.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_an_unreachable_server_is_one_usage_error_without_the_password(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_a(modelcheck_server): pass")
+    dsn = "postgresql://postgres:sekrit@127.0.0.1:1/postgres?connect_timeout=2"
+    result = pytester.runpytest(f"--modelcheck-dsn={dsn}")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "Cannot reach PostgreSQL" in output
+    assert output.count("ERROR:") == 1
+    assert "sekrit" not in output
+
+
+def test_the_config_repr_hides_the_password() -> None:
+    config = Config(dsn="postgresql://app:sekrit@localhost/db")
+    assert "sekrit" not in repr(config)
+    assert "password=***" in repr(config)
 
 
 def test_profile_from_environment(

@@ -1,0 +1,18 @@
+"""pgGit v0.2.1 (docs/case-studies/pggit.md): sequential and interleaved."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+if not os.environ.get("MODELCHECK_PGGIT_SRC"):
+    pytest.skip(
+        "set MODELCHECK_PGGIT_SRC=/path/to/pgGit or run `nox -s pggit -- --pggit-src DIR`",
+        allow_module_level=True,
+    )
+
+from modelcheck.suites.pggit.rules import PgGitConcurrencyMachine, PgGitMachine
+
+test_pggit_machine = PgGitMachine.pytest_test()
+test_pggit_concurrency_machine = PgGitConcurrencyMachine.pytest_test()
