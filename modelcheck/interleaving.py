@@ -29,8 +29,8 @@ from hypothesis.stateful import initialize, precondition, rule
 
 from modelcheck import _serial, diff
 from modelcheck._notes import note_step
-from modelcheck.errors import ModelcheckError, StateMismatch
-from modelcheck.machine import DifferentialMachine, Step, replay_hint
+from modelcheck.errors import ModelcheckError
+from modelcheck.machine import DifferentialMachine, Step
 from modelcheck.spec import Law, OperationError
 from modelcheck.target import classify
 
@@ -426,20 +426,9 @@ class InterleavedMachine(DifferentialMachine):
             self.oracle.settle()
 
     def _fail_interleaved(self, step: Step | None, detail: str) -> None:
-        from modelcheck import _trace
-
-        where = f"after step {step.number}: {step.operation}" if step else "at the start"
         heading = "no serial order explains the database"
-        trace = _trace.record_failure(self, step, heading, where, detail)
-        message = (
-            f"modelcheck: {heading} {where} "
-            f"(target {self.target.name!r}, machine {type(self).__name__})\n"
-            f"{detail}\n"
-            f"timeline (one column per connection):\n{self.render_timeline()}\n"
-            f"{_trace.replay_lines(trace) or f'replay: {replay_hint()}'}"
-        )
-        _trace.store_message(trace, message)
-        raise StateMismatch(message)
+        title = "timeline (one column per connection)"
+        self.raise_mismatch(step, heading, detail, title, self.render_timeline())
 
     def _record(self, session: int, text: str) -> None:
         self.timeline.append((len(self.steps), session, text))

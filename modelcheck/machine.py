@@ -17,13 +17,16 @@ and compares it with the model's expected state. Any difference raises one
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import collections
 import contextlib
 import functools
+import inspect
 import os
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Final
@@ -38,7 +41,7 @@ from modelcheck import diff
 from modelcheck._isolation import CleanDatabase, DatabasePool, Installer
 from modelcheck._notes import note_step
 from modelcheck._projection import project
-from modelcheck.errors import CoverageError, ServerError, StateMismatch
+from modelcheck.errors import CoverageError, Mismatch, ServerError, StateMismatch
 from modelcheck.spec import Capabilities, InvalidDefinition, Opaque, OperationError, Spec
 from modelcheck.target import Target, capabilities_of, check_target, classify, observe
 
@@ -72,6 +75,8 @@ class Coverage:
     preconditions: dict[str, collections.Counter[bool]] = attrs.field(factory=dict)
     steps: int = 0
     examples: int = 0
+    #: Seconds from the machine's start to its first failure (before any shrinking).
+    first_failure_s: float | None = None
 
     def report(self) -> str:
         lines = [f"{self.examples} examples, {self.steps} checked steps"]
@@ -96,6 +101,8 @@ class MachineEnvironment:
     results: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     #: Specs this target was already checked against (once per session, not per example).
     checked: set[str] = attrs.field(factory=set)
+    #: When the machine now running started (``run_machine`` sets it).
+    started: float = attrs.field(factory=time.perf_counter)
 
     def report(self) -> dict[str, Any]:
         """The JSON report of every machine run in this environment."""
@@ -296,19 +303,35 @@ class DifferentialMachine(RuleBasedStateMachine):
         return self.await_(observe(self.spec, self.target, conn or self.conn, full=full))
 
     def fail(self, step: Step | None, detail: str, heading: str = "result differs") -> None:
+        history = "\n".join(s.describe() for s in self.steps[-30:])
+        self.raise_mismatch(step, heading, detail, f"steps (model vs {self.target.name})", history)
+
+    def raise_mismatch(
+        self, step: Step | None, heading: str, detail: str, title: str, history: str
+    ) -> None:
+        """Write the trace, then raise the failure as data (:class:`Mismatch`)."""
         from modelcheck import _trace
 
         where = f"after step {step.number}: {step.operation}" if step else "at the start"
-        history = "\n".join(s.describe() for s in self.steps[-30:])
+        if self.coverage.first_failure_s is None:
+            self.coverage.first_failure_s = time.perf_counter() - self.environment.started
         trace = _trace.record_failure(self, step, heading, where, detail)
-        message = (
-            f"modelcheck: {heading} {where} (target {self.target.name!r}, "
-            f"machine {type(self).__name__})\n{detail}\n"
-            f"steps (model vs {self.target.name}):\n{history}\n"
-            f"{_trace.replay_lines(trace) or f'replay: {replay_hint()}'}"
+        failure = Mismatch(
+            heading=heading,
+            where=where,
+            machine=type(self).__name__,
+            target=self.target.name,
+            detail=detail,
+            step=step.number if step else None,
+            connection=step.connection if step else None,
+            step_count=len(self.steps),
+            history_title=title,
+            history=history,
+            trace=None if trace is None else str(trace),
+            replay=f"python -m modelcheck replay {trace}" if trace else replay_hint(),
         )
-        _trace.store_message(trace, message)
-        raise StateMismatch(message)
+        _trace.store_message(trace, failure.render())
+        raise StateMismatch(failure)
 
     # -- running under pytest ------------------------------------------------------------
 
@@ -316,9 +339,11 @@ class DifferentialMachine(RuleBasedStateMachine):
     def pytest_test(cls) -> Callable[..., None]:
         """A pytest test function running this machine with the session's environment.
 
-        The machine's definition is checked here, when pytest collects the module.
+        The machine's definition is checked here, when pytest collects the module: it
+        names a spec, and every ``self.run("<operation>", ...)`` in its rules names an
+        operation of that spec.
         """
-        machine_spec(cls)
+        check_rules(cls, machine_spec(cls))
 
         def test(modelcheck_environments: Any) -> None:
             run_machine(cls, modelcheck_environments.for_machine(cls))
@@ -338,7 +363,8 @@ def run_machine(
     coverage = environment.coverage.setdefault(name, Coverage())
     print(f"\nmodelcheck: {name} on {environment.target.name}, seed={environment.seed}")
     factory = hypothesis.seed(environment.seed)(lambda: machine(environment))
-    started = time.perf_counter()
+    started = environment.started = time.perf_counter()
+    coverage.first_failure_s = None
     result: dict[str, Any] = {
         "outcome": "passed",
         "seed": environment.seed,
@@ -348,9 +374,13 @@ def run_machine(
         run_state_machine_as_test(factory, settings=settings)  # type: ignore[arg-type]
     except BaseException as exc:
         result.update(outcome="failed", failure=str(exc), error=type(exc).__name__)
+        if isinstance(exc, StateMismatch):
+            result["mismatch"] = attrs.asdict(exc.failure)
         raise
     finally:
+        first = coverage.first_failure_s
         result.update(
+            first_failure_s=None if first is None else round(first, 3),
             duration_s=round(time.perf_counter() - started, 3),
             examples=coverage.examples,
             steps=coverage.steps,
@@ -433,6 +463,36 @@ def machine_spec(machine: type[RuleBasedStateMachine]) -> Spec[Any, Any]:
             "rules (e.g. modelcheck.BranchRules), or set `spec = YourSpec()` on the class."
         )
     return spec
+
+
+def check_rules(machine: type[RuleBasedStateMachine], spec: Spec[Any, Any]) -> None:
+    """Every literal operation name a rule (or helper) of ``machine`` passes to
+    ``self.run`` must be in the spec; raises :class:`InvalidDefinition` naming it."""
+    for klass in machine.__mro__:
+        if klass.__module__.startswith(("hypothesis", "builtins")):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue  # no source (e.g. built in a REPL): checked at the first call
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "run"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "self"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+                and node.args[0].value not in spec.operations
+            ):
+                raise InvalidDefinition(
+                    f"{klass.__qualname__} runs operation {node.args[0].value!r}, which spec "
+                    f"{spec.name!r} does not have (it has: {', '.join(sorted(spec.operations))}"
+                    "). To fix this, either: add an Operation row to the spec, or call one "
+                    "of those."
+                )
 
 
 def compare_outcome(

@@ -18,7 +18,7 @@ from modelcheck._bench import load_machine
 from modelcheck._isolation import DatabasePool
 from modelcheck._server import EmbeddedServer, ExternalServer
 from modelcheck._targets import resolve_target
-from modelcheck.errors import StateMismatch
+from modelcheck.errors import Mismatch, StateMismatch
 from modelcheck.machine import (
     SESSION_SETTINGS,
     DifferentialMachine,
@@ -42,7 +42,6 @@ from modelcheck.suites.vstore.mutants.runner import (
     RunConfig,
     render_table,
     run_all,
-    shrunk_steps,
     summary,
     write_report,
 )
@@ -130,17 +129,26 @@ def test_every_mutant_installs(empty_dsn: str) -> None:
                 assert row == (1,), cls.name
 
 
-def test_shrunk_steps_counts_numbered_steps_and_timeline_steps() -> None:
-    sequential = (
-        "x\nsteps (model vs m):\n  1. [c0] commit('main', '') -> ok\n  2. [c0] log('main') -> ok\n"
+def test_a_mismatch_is_data_and_renders_its_message() -> None:
+    failure = Mismatch(
+        heading="state differs",
+        where="after step 2: log",
+        machine="CommitMachine",
+        target="m",
+        detail="  branches['main'].head: model='a' db='b'",
+        step=2,
+        connection=0,
+        step_count=2,
+        history="  1. [c0] commit('main', '') -> ok\n  2. [c0] log('main') -> ok",
+        trace="t.json",
+        replay="python -m modelcheck replay t.json",
     )
-    assert shrunk_steps(sequential) == 2
-    interleaved = (
-        "t1@c0: ...\ntimeline (one column per connection):\nstep | c0 | c1\n----\n"
-        "   0 | BEGIN READ COMMITTED |\n   1 | commit('main', 'a') |\n   1 | commit -> ok |\n"
-        "   2 |  | commit('main', 'b')\n   3 | COMMIT -> ok |\nreplay: x\n"
-    )
-    assert shrunk_steps(interleaved) == 3
+    error = StateMismatch(failure)
+    assert error.failure is failure
+    message = str(error)
+    assert message.startswith("modelcheck: state differs after step 2: log (target 'm'")
+    assert "\nsteps:\n  1. [c0]" in message
+    assert message.endswith("trace: t.json\nreplay: python -m modelcheck replay t.json")
 
 
 # ------------------------------------------------------- sequential kills, shrunk
@@ -192,7 +200,7 @@ def test_a_sequential_mutant_fails_with_a_short_readable_mismatch(
     with pytest.raises(StateMismatch) as failed:
         run_machine(machine(machine_name), env, settings(examples, steps))
     message = str(failed.value)
-    assert 1 <= shrunk_steps(message) <= 8, message
+    assert 1 <= failed.value.failure.step_count <= 8, message
     assert re.search(path, message), message
     assert " db=" in message
     assert f"target {mutant!r}" in message
@@ -240,15 +248,15 @@ SCENARIOS: dict[str, Callable[[Any], None]] = {
 
 def run_scenario(
     server: Server, pool: DatabasePool, target_name: str, scenario: Callable[[Any], None]
-) -> str | None:
-    """Drive the concurrency machine through ``scenario``; its failure message or None."""
+) -> StateMismatch | None:
+    """Drive the concurrency machine through ``scenario``; its failure or None."""
     concurrency = machine("concurrency")
     m: Any = concurrency(environment(server, pool, target_name, seed=7))
     try:
         m.open_connections(2)
         scenario(m)
     except StateMismatch as failure:
-        return str(failure)
+        return failure
     finally:
         m.teardown()
     return None
@@ -262,12 +270,13 @@ def test_the_concurrency_machine_catches_a_concurrency_mutant_with_a_timeline(
 ) -> None:
     scenario = SCENARIOS[mutant]
     assert run_scenario(modelcheck_server, pools("reference"), "reference", scenario) is None
-    message = run_scenario(modelcheck_server, pools(mutant), mutant, scenario)
-    assert message is not None
+    failure = run_scenario(modelcheck_server, pools(mutant), mutant, scenario)
+    assert failure is not None
+    assert 1 <= failure.failure.step_count <= 8, failure
+    message = str(failure)
     assert "no serial order explains the database" in message
     assert "timeline (one column per connection):" in message
     assert "… blocked" in message or "blocked" in message
-    assert 1 <= shrunk_steps(message) <= 8
 
 
 @pytest.mark.postgres
@@ -277,7 +286,8 @@ def test_a_concurrency_failure_replays_identically_twenty_times(
 ) -> None:
     mutant = "mutant-delete-no-wait"
     messages = {
-        run_scenario(modelcheck_server, pools(mutant), mutant, SCENARIOS[mutant]) for _ in range(20)
+        str(run_scenario(modelcheck_server, pools(mutant), mutant, SCENARIOS[mutant]))
+        for _ in range(20)
     }
     assert len(messages) == 1
     (message,) = messages

@@ -141,3 +141,18 @@ def test_a_machine_without_a_spec_is_rejected_at_collection() -> None:
     with pytest.raises(InvalidDefinition, match="Bare names no spec"):
         Bare.pytest_test()
     assert machine_spec(type("M", (Bare,), {"spec": LEDGER})) is LEDGER
+
+
+def test_a_rule_running_an_unknown_operation_is_rejected_at_collection() -> None:
+    from hypothesis.stateful import rule
+
+    from modelcheck.suites.ledger.rules import LedgerRules
+
+    class Typo(LedgerRules):
+        @rule()
+        def withdraw(self) -> None:
+            self.run("withdraw", "ann", 5)
+
+    with pytest.raises(InvalidDefinition, match="Typo runs operation 'withdraw'"):
+        Typo.pytest_test()
+    LedgerRules.pytest_test()  # the shipped rules name only known operations

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -23,15 +22,10 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from modelcheck.suites.vstore.mutants._first_failure import ENV_FILE
 from modelcheck.suites.vstore.mutants.catalogue import MACHINES, MutantInfo
 
 DEFAULT_REPORT: Final = "mutants-report.json"
 Verdict = Literal["killed", "survived", "error", "passed", "failed"]
-
-_STEP_LINE = re.compile(r"^\s*(\d+)\. \[c\d+\] ", re.M)
-_TIMELINE_ROW = re.compile(r"^\s*(\d+) \| ", re.M)
-_TRACE_LINE = re.compile(r"^trace: (\S+)", re.M)
 
 
 def default_machines_dir() -> Path:
@@ -83,23 +77,12 @@ class Outcome:
     attempts: list[Attempt] = attrs.field(factory=list)
 
 
-def shrunk_steps(failure: str) -> int:
-    """The number of steps in a failure message: numbered steps, or timeline steps."""
-    _head, sep, timeline = failure.partition("timeline (one column per connection):")
-    if sep:
-        numbers = {int(n) for n in _TIMELINE_ROW.findall(timeline.split("\nreplay:")[0])}
-        return len({n for n in numbers if n > 0})
-    return len(set(_STEP_LINE.findall(failure)))
-
-
 def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
     """Run ``machines/test_<machine>.py`` against ``target`` in a scratch directory."""
     scratch = (config.work_dir / f"{target}-{machine}").resolve()
     scratch.mkdir(parents=True, exist_ok=True)
     report = scratch / "report.json"
-    first = scratch / "first-failure.json"
-    for stale in (report, first):
-        stale.unlink(missing_ok=True)
+    report.unlink(missing_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -109,8 +92,6 @@ def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
         "-x",
         "-p",
         "no:cacheprovider",
-        "-p",
-        "modelcheck.suites.vstore.mutants._first_failure",
         f"--rootdir={scratch}",
         f"--modelcheck-target={target}",
         f"--modelcheck-profile={config.profile}",
@@ -121,7 +102,7 @@ def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
         command.append(f"--modelcheck-dsn={config.dsn}")
     if config.pg_bin:
         command.append(f"--modelcheck-pg-bin={config.pg_bin}")
-    env = {**os.environ, ENV_FILE: str(first)}
+    env = dict(os.environ)
     started = time.perf_counter()
     try:
         done = subprocess.run(
@@ -142,9 +123,9 @@ def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
 
 
 def read_attempt(scratch: Path, machine: str, took: float, returncode: int) -> Attempt:
-    """The attempt a finished run left in its scratch directory (report, first failure)."""
+    """The attempt a finished run left in its scratch directory: its JSON report, whose
+    ``mismatch`` holds the failure as data (trace, shrunk length, time to first failure)."""
     report = scratch / "report.json"
-    first = scratch / "first-failure.json"
     if not report.exists():
         log = scratch / "pytest.log"
         tail = log.read_text()[-2000:] if log.exists() else ""
@@ -153,15 +134,16 @@ def read_attempt(scratch: Path, machine: str, took: float, returncode: int) -> A
     result: dict[str, Any] = next(iter(machines.values()), {})
     failure = result.get("failure")
     error = result.get("error")
-    first_failure = json.loads(first.read_text()).get("first_failure_s") if first.exists() else None
-    if result.get("outcome") == "passed" or error == "CoverageError":
+    mismatch: dict[str, Any] = result.get("mismatch") or {}
+    first_failure = result.get("first_failure_s")
+    if error == "CoverageError":
+        # Neither a pass nor a kill: a rule never ran, so the run proves nothing.
+        return Attempt(machine, "error", took, error=error, failure=failure)
+    if result.get("outcome") == "passed":
         return Attempt(machine, "passed", took, error=error)
     if returncode not in (0, 1) or failure is None:
         return Attempt(machine, "error", took, error=error or f"exit {returncode}")
-    trace = result.get("trace")
-    found = _TRACE_LINE.search(failure)
-    if trace is None and found:
-        trace = found.group(1)
+    trace = mismatch.get("trace")
     if trace is not None and not Path(trace).is_absolute():
         trace = str(scratch / trace)
     return Attempt(
@@ -169,7 +151,7 @@ def read_attempt(scratch: Path, machine: str, took: float, returncode: int) -> A
         "failed",
         took,
         first_failure_s=round(first_failure, 2) if first_failure is not None else None,
-        shrunk_steps=shrunk_steps(failure),
+        shrunk_steps=mismatch.get("step_count"),
         error=error,
         failure=failure,
         trace=trace,
