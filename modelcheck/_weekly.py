@@ -11,6 +11,7 @@ their examples in a Hypothesis example database directory shared between runs.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import signal
@@ -147,6 +148,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def time_slice(duration_s: float, remaining_s: float, files: int, shard: tuple[int, int]) -> float:
+    """How long one run may take: the budget spread over one round of the shard's
+    machines, so a short budget still reaches every machine (never past the end)."""
+    per_round = max(1, math.ceil(files / shard[1]))
+    return max(0.0, min(remaining_s, duration_s / per_round))
+
+
 def run_weekly(config: WeeklyConfig, *, out: Any = None) -> list[Run]:
     """Run the shard's machines under fresh seeds until the budget is spent."""
     out = out or sys.stdout
@@ -172,8 +180,9 @@ def run_weekly(config: WeeklyConfig, *, out: Any = None) -> list[Run]:
         print(f"run {number}: {file.name} seed={run.seed}", file=out, flush=True)
         started = time.monotonic()
         process = subprocess.Popen(command(config, file, run.seed))
+        budget = time_slice(config.duration_s, remaining, len(files), config.shard)
         try:
-            run.returncode = process.wait(remaining)
+            run.returncode = process.wait(budget)
             run.outcome = {0: "passed", 1: "failed"}.get(run.returncode, "error")
         except subprocess.TimeoutExpired:
             _stop(process)
@@ -182,7 +191,8 @@ def run_weekly(config: WeeklyConfig, *, out: Any = None) -> list[Run]:
         print(
             f"run {number}: {file.name} seed={run.seed} {run.outcome} ({run.duration_s:.1f} s)"
             + (
-                f"; reproduce: pytest {file} --hypothesis-seed={run.seed}"
+                f"; reproduce: pytest {file} --hypothesis-seed={run.seed} "
+                f"--modelcheck-profile={config.profile}"
                 if run.outcome != "passed"
                 else ""
             ),

@@ -68,9 +68,19 @@ class BackendFaultRules(InterleavedMachine):
         self._replace_connection(session)
         self.check_state(self.steps[-1])
 
-    @precondition(lambda self: self.has_waiting_statement())
+    def block_a_statement(self) -> bool:
+        """Leave a statement blocked by another connection's open transaction, so
+        ``cancel_blocked`` has a victim on every run instead of by chance. Suites
+        override it with writes that contend; True when a statement now waits."""
+        return False
+
+    @precondition(lambda self: self.has_waiting_statement() or self.current_is_free())
     @rule(data=st.data())
     def cancel_blocked(self, data: st.DataObject) -> None:
+        """Cancel a waiting statement (building one first when none waits): 57014, its
+        transaction aborted, nothing of it remains."""
+        if not self.has_waiting_statement() and not self.block_a_statement():
+            return
         waiting = [s for s in self.sessions if s.pending is not None]
         session = data.draw(st.sampled_from(waiting), label="cancelled")
         self.coverage.rules["cancel_blocked"] += 1

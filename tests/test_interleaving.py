@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -172,3 +173,29 @@ def test_teardown_leaves_no_task_pending(environment: MachineEnvironment) -> Non
         m.teardown()
     assert task.done(), "the waiting statement's task ended before the loop closed"
     assert m.loop.is_closed()
+
+
+def test_cancel_blocked_builds_its_own_victim_when_none_waits(
+    environment: MachineEnvironment,
+) -> None:
+    # ci coverage failed on seeds where no statement happened to wait (cancel_blocked
+    # never ran); the rule now builds the blocked statement it cancels.
+    m = Faulty(environment)
+    m.open_connections(2)
+    try:
+        assert not _waiting(m, 0)
+        assert not _waiting(m, 1)
+        m.cancel_blocked(_FirstChoice())
+        victim = next(s for s in m.steps if s.outcome.startswith("blocked"))
+        assert "57014" in victim.outcome, [s.outcome for s in m.steps]
+        assert m.coverage.rules["cancel_blocked"] == 1
+        assert not _waiting(m, 1)
+    finally:
+        m.teardown()
+
+
+class _FirstChoice:
+    """Stands in for Hypothesis's data object: every ``sampled_from`` draw is its first."""
+
+    def draw(self, strategy: Any, label: str | None = None) -> object:
+        return next(iter(strategy.elements))

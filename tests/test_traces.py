@@ -28,7 +28,13 @@ from modelcheck._cli import main
 from modelcheck._replay import check_target, replay
 from modelcheck._server import EmbeddedServer, ExternalServer
 from modelcheck._show import render, step_label
-from modelcheck._weekly import machine_files, parse_duration, parse_shard, schedule
+from modelcheck._weekly import (
+    machine_files,
+    parse_duration,
+    parse_shard,
+    schedule,
+    time_slice,
+)
 from modelcheck.errors import ConfigError, TraceError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,6 +141,14 @@ def test_durations_and_shards_parse() -> None:
     for bad in ("0/2", "3/2", "1-2"):
         with pytest.raises(ConfigError):
             parse_shard(bad)
+
+
+def test_a_short_budget_is_spread_over_every_machine_of_the_shard() -> None:
+    # 40 s over 7 machines used to go to the first machine alone.
+    assert time_slice(40, 40, 7, (1, 1)) == pytest.approx(40 / 7)
+    assert time_slice(40, 40, 7, (1, 2)) == pytest.approx(10)  # 4 machines per round
+    assert time_slice(40, 3, 7, (1, 1)) == 3  # never past the end of the budget
+    assert time_slice(40, -1, 7, (1, 1)) == 0
 
 
 def test_shards_split_runs_without_overlap() -> None:

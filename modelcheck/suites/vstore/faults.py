@@ -108,6 +108,27 @@ class FaultRules(BackendFaultRules, StaleSnapshotRules):
             operations.append({"op": "drop_table", "table": f"missing_{number}"})
         self.run("apply_migration", name, f"{8000 + number % 1000:04d}_failing", operations)
 
+    def block_a_statement(self) -> bool:
+        """A commit to a live branch inside a transaction on one connection, then a
+        commit to the same branch from another: the second waits for the first's lock."""
+        free = [s for s in self.sessions if s.pending is None]
+        live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        if len(free) < 2 or not live:
+            return False
+        holder, waiter = free[0], free[1]
+        branch = live[0]
+        self.current = holder.index
+        if holder.txn is None:
+            self._begin("read committed")
+        self.run("commit", branch, "hold")
+        if self.has_waiting_statement():
+            return True  # the holder itself waits: another transaction had the branch
+        if holder.txn is None:
+            return False  # its commit failed and rolled back: nothing is locked
+        self.current = waiter.index
+        self.run("commit", branch, "wait")
+        return self.has_waiting_statement()
+
     # -- model helpers ---------------------------------------------------------------------
 
     def live_tree(self, branch: str) -> Tree:
