@@ -69,7 +69,25 @@ def _run(args: argparse.Namespace, config: Config) -> int:
             file=sys.stderr,
         )
         return 2
+    known = known_machines(args.machines_dir)
+    unknown = [m for m in args.machine or () if m not in known]
+    if unknown:
+        print(
+            f"error: no machine {', '.join(unknown)} in {args.machines_dir}. To fix this, "
+            f"name one of: {', '.join(sorted(known))}.",
+            file=sys.stderr,
+        )
+        return 2
     return int(pytest.main(pytest_args(args, config)))
+
+
+def known_machines(directory: Path) -> set[str]:
+    """The machines a directory exposes to pytest (``test_x = X.pytest_test()``), read
+    from the files, not imported."""
+    pattern = re.compile(r"^test_\w+\s*=\s*(\w+)\.pytest_test\(", re.M)
+    return {
+        name for path in directory.glob("test_*.py") for name in pattern.findall(path.read_text())
+    }
 
 
 SUBCOMMAND = Subcommand(

@@ -75,3 +75,15 @@ def test_subcommands_plug_in() -> None:
     assert args.command == "greet"
     assert extra.run(args, Config()) == 0
     assert seen == ["world"]
+
+
+def test_run_names_the_known_machines_for_an_unknown_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    machines = Path(__file__).parents[1] / "machines"
+    code = main(["run", "--machine", "NoSuchMachine", "--machines-dir", str(machines)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no machine NoSuchMachine" in err
+    assert "BranchMachine" in err
+    assert "LedgerMachine" in err
