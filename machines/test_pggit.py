@@ -12,7 +12,12 @@ if not os.environ.get("MODELCHECK_PGGIT_SRC"):
         allow_module_level=True,
     )
 
-from modelcheck.suites.pggit.rules import PgGitConcurrencyMachine, PgGitMachine
+from modelcheck.suites.pggit.rules import (
+    PgGitConcurrencyMachine,
+    PgGitFaultMachine,
+    PgGitMachine,
+)
 
 test_pggit_machine = PgGitMachine.pytest_test()
 test_pggit_concurrency_machine = PgGitConcurrencyMachine.pytest_test()
+test_pggit_fault_machine = PgGitFaultMachine.pytest_test()

@@ -24,7 +24,14 @@ import attrs
 import psycopg
 from psycopg import sql
 
-from modelcheck._server import Server, connect_admin, owner_is_dead, owner_record, scratch_name
+from modelcheck._server import (
+    Server,
+    connect_admin,
+    owner_from_name,
+    owner_is_dead,
+    owner_record,
+    scratch_name,
+)
 from modelcheck.errors import ServerError
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -100,8 +107,8 @@ def _mark_owner(admin: Connection, dbname: str) -> None:
 def reap_dead_databases(admin: Connection) -> list[str]:
     """Drop ``modelcheck_*`` databases whose recorded owner process is gone.
 
-    Only databases carrying an owner record made by modelcheck on this host are
-    candidates; anything else (even with our prefix) is never touched.
+    Only databases whose name or comment carries an owner record made by modelcheck on
+    this host are candidates; anything else (even with our prefix) is never touched.
     """
     rows = admin.execute(
         "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
@@ -109,8 +116,9 @@ def reap_dead_databases(admin: Connection) -> list[str]:
     ).fetchall()
     reaped = []
     for name, comment in rows:
+        owner: object = owner_from_name(str(name))
         try:
-            owner = json.loads(comment) if comment else None
+            owner = owner or (json.loads(comment) if comment else None)
         except ValueError:
             continue
         if not isinstance(owner, dict) or "pid" not in owner or not owner_is_dead(owner):

@@ -821,8 +821,28 @@ class ExternalServer:
 
 
 def scratch_name(kind: str = "db") -> str:
-    """A unique database name that marks it as ours: ``modelcheck_<kind>_<random>``."""
-    return f"modelcheck_{kind}_{os.urandom(6).hex()}"
+    """A unique database name that marks it as ours and says who made it:
+    ``modelcheck_<kind>_<pid>_<start time>_<host>_<random>``.
+
+    The owner travels in the name, so a run killed between ``CREATE DATABASE`` and
+    any later statement still leaves a database the next run can prove orphaned.
+    """
+    pid = os.getpid()
+    started = _proc_start_time(pid) or "0"
+    return f"modelcheck_{kind}_{pid}_{started}_{_host_tag()}_{os.urandom(4).hex()}"
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def owner_from_name(name: str) -> dict[str, object] | None:
+    """The owner record a :func:`scratch_name` carries, or None for any other name."""
+    match = re.fullmatch(r"modelcheck_[a-z]+_(\d+)_(\d+)_([0-9a-f]{8})_[0-9a-f]{8}", name)
+    if match is None or match.group(3) != _host_tag():
+        return None  # not ours, or made on another host: never provably dead here
+    start = None if match.group(2) == "0" else match.group(2)
+    return {"host": socket.gethostname(), "pid": int(match.group(1)), "start_time": start}
 
 
 def connect_admin(dsn: str) -> psycopg.Connection[tuple[object, ...]]:

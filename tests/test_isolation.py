@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from psycopg import sql
 
 from modelcheck import DatabasePool, EmbeddedServer, ServerError, connect
 from modelcheck._isolation import Connection, reap_dead_databases
-from modelcheck._server import owner_record
+from modelcheck._server import owner_record, scratch_name
 
 pytestmark = pytest.mark.postgres
 
@@ -268,4 +270,32 @@ def test_databases_of_dead_owners_are_reaped(embedded: EmbeddedServer) -> None:
             assert {"modelcheck_db_liveowner", "modelcheck_db_nocomment"} <= names
         finally:
             for name in cases:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def test_a_database_made_just_before_a_sigkill_is_reaped_by_its_name(
+    embedded: EmbeddedServer,
+) -> None:
+    """CREATE DATABASE and COMMENT are two statements: killed between them, the owner
+    still travels in the name, so the leftover is never orphaned for good."""
+    code = (
+        "import os, signal; from modelcheck._server import scratch_name; "
+        "print(scratch_name('db'), flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True
+    )
+    assert child.returncode == -signal.SIGKILL
+    orphan = child.stdout.strip()
+    mine = scratch_name("db")  # this process is alive: never reaped
+    other_host = orphan.rsplit("_", 2)[0] + "_00000000_" + orphan.rsplit("_", 1)[1]
+    with psycopg.connect(embedded.dsn, autocommit=True) as admin:
+        for name in (orphan, mine, other_host):
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            assert reap_dead_databases(admin) == [orphan]
+            names = {str(r[0]) for r in admin.execute("SELECT datname FROM pg_database")}
+            assert {mine, other_host} <= names
+        finally:
+            for name in (orphan, mine, other_host):
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))

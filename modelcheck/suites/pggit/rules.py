@@ -8,6 +8,7 @@ from typing import ClassVar
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
+from modelcheck.faults import BackendFaultRules
 from modelcheck.interleaving import InterleavedMachine
 from modelcheck.machine import DifferentialMachine
 from modelcheck.suites.pggit.spec import PGGIT, Model, PgGitSpec
@@ -82,3 +83,28 @@ class PgGitMachine(PgGitRules):
 
 class PgGitConcurrencyMachine(InterleavedMachine, PgGitRules):
     """The same rules on 2-4 interleaved connections, against the serial-order oracle."""
+
+
+class PgGitFaultMachine(BackendFaultRules, PgGitRules):
+    """Killed backends, cancels and lock timeouts between pgGit's operations."""
+
+    _blockers = 0
+
+    def block_a_statement(self) -> bool:
+        """pgGit takes no lock of its own; its one wait is the unique index on branch
+        names: create a branch in an open transaction, then the same name elsewhere."""
+        free = [s for s in self.sessions if s.pending is None]
+        if len(free) < 2:
+            return False
+        self._blockers += 1
+        name = f"blocker{self._blockers}"
+        holder, waiter = free[0], free[1]
+        self.current = holder.index
+        if holder.txn is None:
+            self._begin("read committed")
+        self.run("create_branch", name, "main")
+        if self.has_waiting_statement() or holder.txn is None:
+            return self.has_waiting_statement()
+        self.current = waiter.index
+        self.run("create_branch", name, "main")
+        return self.has_waiting_statement()
