@@ -14,8 +14,14 @@ from __future__ import annotations
 # Order matters only for the reader: servers and databases, the seam, the machine
 # layer, then the built-in suite (which imports the engine, never the reverse).
 from modelcheck._config import Config
-from modelcheck._isolation import CleanDatabase, DatabasePool, Installer, connect
-from modelcheck._server import EmbeddedServer, ExternalServer, PgInstall, Server, open_server
+from modelcheck._postgres.isolation import CleanDatabase, DatabasePool, Installer, connect
+from modelcheck._postgres.server import (
+    EmbeddedServer,
+    ExternalServer,
+    PgInstall,
+    Server,
+    open_server,
+)
 from modelcheck._targets import resolve_target
 from modelcheck.errors import (
     ConfigError,

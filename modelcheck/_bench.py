@@ -50,8 +50,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from modelcheck._isolation import DatabasePool
-from modelcheck._server import Server
+from modelcheck._postgres.isolation import DatabasePool
+from modelcheck._postgres.server import Server
 from modelcheck.machine import (
     SESSION_SETTINGS,
     DifferentialMachine,

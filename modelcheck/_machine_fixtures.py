@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from modelcheck._config import Config
-from modelcheck._isolation import DatabasePool
-from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck._postgres.isolation import DatabasePool
+from modelcheck._postgres.server import EmbeddedServer, ExternalServer
 from modelcheck._targets import DEFAULT, resolve_target, spec_of
 from modelcheck.machine import (
     SESSION_SETTINGS,

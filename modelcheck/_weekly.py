@@ -127,7 +127,7 @@ def command(config: WeeklyConfig, file: Path, seed: int) -> list[str]:
         "-p",
         "no:cacheprovider",
         "-p",
-        "modelcheck._trace_plugin",
+        "modelcheck._traces.plugin",
         f"--hypothesis-seed={seed}",
         f"--modelcheck-profile={config.profile}",
         f"--modelcheck-traces={config.traces}",

@@ -38,8 +38,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from modelcheck import diff
-from modelcheck._isolation import CleanDatabase, DatabasePool, Installer
 from modelcheck._notes import note_step
+from modelcheck._postgres.isolation import CleanDatabase, DatabasePool, Installer
 from modelcheck._projection import project
 from modelcheck.errors import CoverageError, Mismatch, ServerError, StateMismatch
 from modelcheck.spec import Capabilities, InvalidDefinition, Opaque, OperationError, Spec
@@ -310,7 +310,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         self, step: Step | None, heading: str, detail: str, title: str, history: str
     ) -> None:
         """Write the trace, then raise the failure as data (:class:`Mismatch`)."""
-        from modelcheck import _trace
+        from modelcheck._traces import trace as _trace
 
         where = f"after step {step.number}: {step.operation}" if step else "at the start"
         if self.coverage.first_failure_s is None:

@@ -17,14 +17,14 @@ import hypothesis
 import pytest
 
 from modelcheck._config import ENV_DSN, PROFILES, Config, register_profiles
-from modelcheck._isolation import CleanDatabase, Connection, DatabasePool, Installer
 from modelcheck._machine_fixtures import (
     SEED_KEY,
     choose_seed,
     modelcheck_environment,
     modelcheck_environments,
 )
-from modelcheck._server import (
+from modelcheck._postgres.isolation import CleanDatabase, Connection, DatabasePool, Installer
+from modelcheck._postgres.server import (
     EmbeddedServer,
     ExternalServer,
     connect_admin,
@@ -35,7 +35,7 @@ from modelcheck._targets import resolve_target
 from modelcheck.errors import ModelcheckError
 
 #: Trace files and the shared example database (options --modelcheck-traces, ...).
-pytest_plugins = ["modelcheck._trace_plugin"]
+pytest_plugins = ["modelcheck._traces.plugin"]
 
 __all__ = ["modelcheck_environment", "modelcheck_environments"]
 

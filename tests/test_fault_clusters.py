@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from modelcheck._isolation import DatabasePool
-from modelcheck._server import EmbeddedServer
+from modelcheck._postgres.isolation import DatabasePool
+from modelcheck._postgres.server import EmbeddedServer
 from modelcheck.errors import ServerError
 from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
 from modelcheck.suites.vstore.faults import FaultRules

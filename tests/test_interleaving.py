@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from modelcheck._isolation import DatabasePool
-from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck._postgres.isolation import DatabasePool
+from modelcheck._postgres.server import EmbeddedServer, ExternalServer
 from modelcheck.interleaving import InterleavedMachine
 from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
 from modelcheck.suites.vstore.domain.errors import DomainError

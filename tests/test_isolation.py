@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from modelcheck import DatabasePool, EmbeddedServer, ServerError, connect
-from modelcheck._isolation import Connection, reap_dead_databases
-from modelcheck._server import owner_record, scratch_name
+from modelcheck._postgres.isolation import Connection, reap_dead_databases
+from modelcheck._postgres.server import owner_record, scratch_name
 
 pytestmark = pytest.mark.postgres
 
@@ -279,7 +279,7 @@ def test_a_database_made_just_before_a_sigkill_is_reaped_by_its_name(
     """CREATE DATABASE and COMMENT are two statements: killed between them, the owner
     still travels in the name, so the leftover is never orphaned for good."""
     code = (
-        "import os, signal; from modelcheck._server import scratch_name; "
+        "import os, signal; from modelcheck._postgres.server import scratch_name; "
         "print(scratch_name('db'), flush=True); os.kill(os.getpid(), signal.SIGKILL)"
     )
     child = subprocess.run(

@@ -20,8 +20,8 @@ ALLOWED: Final = {
     # The registry: built-in target names and the default spec of legacy adapters.
     "modelcheck/_targets.py",
     # CLI subcommands that only the built-in suite has (stress, mutants).
-    "modelcheck/_cli_stress.py",
-    "modelcheck/_cli_mutants.py",
+    "modelcheck/_cli/stress.py",
+    "modelcheck/_cli/mutants.py",
 }
 
 

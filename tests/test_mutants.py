@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck
 
 from modelcheck._bench import load_machine
-from modelcheck._isolation import DatabasePool
-from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck._postgres.isolation import DatabasePool
+from modelcheck._postgres.server import EmbeddedServer, ExternalServer
 from modelcheck._targets import resolve_target
 from modelcheck.errors import Mismatch, StateMismatch
 from modelcheck.machine import (

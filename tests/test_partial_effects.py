@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from modelcheck._isolation import DatabasePool
-from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck._postgres.isolation import DatabasePool
+from modelcheck._postgres.server import EmbeddedServer, ExternalServer
 from modelcheck.errors import StateMismatch
 from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
 from modelcheck.suites.vstore.faults import FaultRules

@@ -27,9 +27,9 @@ from modelcheck import (
     ExternalServer,
     PgInstall,
     ServerError,
-    _server,
 )
-from modelcheck._server import _base_dir, _pid_alive, find_postgres, reap_stale_runs
+from modelcheck._postgres import server as _server
+from modelcheck._postgres.server import _base_dir, _pid_alive, find_postgres, reap_stale_runs
 
 pytestmark = pytest.mark.postgres
 

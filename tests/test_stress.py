@@ -13,8 +13,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from modelcheck._isolation import DatabasePool
-from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck._postgres.isolation import DatabasePool
+from modelcheck._postgres.server import EmbeddedServer, ExternalServer
 from modelcheck.machine import installer_for
 from modelcheck.suites.vstore.domain.model import Kind, Model, Predicted
 from modelcheck.suites.vstore.reference.target import ReferenceTarget
@@ -204,7 +204,7 @@ def test_final_state_counts_rollbacks_that_name_only_the_migration() -> None:
 
 def test_cli_options() -> None:
     from modelcheck._cli import build_parser
-    from modelcheck._cli_stress import parse_duration, parse_sweep
+    from modelcheck._cli.stress import parse_duration, parse_sweep
 
     assert parse_duration("60s") == 60.0
     assert parse_duration("2m") == 120.0

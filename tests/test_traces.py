@@ -23,11 +23,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelcheck import _trace
 from modelcheck._cli import main
-from modelcheck._replay import check_target, replay
-from modelcheck._server import EmbeddedServer, ExternalServer
-from modelcheck._show import render, step_label
+from modelcheck._postgres.server import EmbeddedServer, ExternalServer
+from modelcheck._traces import trace as _trace
+from modelcheck._traces.replay import check_target, replay
+from modelcheck._traces.show import render, step_label
 from modelcheck._weekly import (
     machine_files,
     parse_duration,
@@ -312,7 +312,7 @@ def failing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             "-p",
             "no:cacheprovider",
             "-p",
-            "modelcheck._trace_plugin",
+            "modelcheck._traces.plugin",
             "--modelcheck-target=dot_target:DotTarget",
             f"--modelcheck-traces={folder / 'out'}",
             "--hypothesis-seed=7",

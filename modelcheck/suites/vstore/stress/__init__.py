@@ -2,6 +2,6 @@
 
 ``runner`` drives the workers and records the :mod:`history`; ``checker`` looks for a
 serial order per partition and checks the final state; ``report`` renders JSON, HTML
-and trace files. ``python -m modelcheck stress`` (``modelcheck/_cli_stress.py``) ties
+and trace files. ``python -m modelcheck stress`` (``modelcheck/_cli/stress.py``) ties
 them together; docs/stress.md explains what is and is not checked.
 """

@@ -5,7 +5,7 @@
 keep Hypothesis examples in this directory (env ``MODELCHECK_EXAMPLE_DB``), so long
 runs on several machines or days build on each other's failures.
 
-Load it with ``-p modelcheck._trace_plugin`` (``python -m modelcheck weekly`` does).
+Load it with ``-p modelcheck._traces.plugin`` (``python -m modelcheck weekly`` does).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import hypothesis
 import pytest
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from modelcheck import _trace
+from modelcheck._traces import trace as _trace
 
 ENV_EXAMPLE_DB: Final = "MODELCHECK_EXAMPLE_DB"
 _PROFILE: Final = "modelcheck-shared-db"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from modelcheck._cli import Subcommand
 from modelcheck._config import Config
-from modelcheck._regress import DEFAULT_DIR
+from modelcheck._traces.regress import DEFAULT_DIR
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +23,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
-    from modelcheck import _trace
-    from modelcheck._regress import write_regression
+    from modelcheck._traces import trace as _trace
+    from modelcheck._traces.regress import write_regression
 
     trace = _trace.load(args.trace)
     test = write_regression(trace, args.output)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from modelcheck import _trace
+from modelcheck._traces import trace as _trace
 
 DEFAULT_DIR: Final = Path("tests") / "regressions"
 
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from modelcheck._replay import replay_file
-from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck._traces.replay import replay_file
+from modelcheck._postgres.server import EmbeddedServer, ExternalServer
 
 TRACES = Path(__file__).parent / "traces"
 TRACE = TRACES / "{name}.json"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from modelcheck._cli import Subcommand
 from modelcheck._config import Config
-from modelcheck._isolation import DatabasePool
-from modelcheck._server import EmbeddedServer, ExternalServer, find_postgres
+from modelcheck._postgres.isolation import DatabasePool
+from modelcheck._postgres.server import EmbeddedServer, ExternalServer, find_postgres
 from modelcheck._targets import resolve_target
 from modelcheck.errors import ConfigError
 from modelcheck.machine import installer_for

@@ -19,9 +19,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
-    from modelcheck import _trace
-    from modelcheck._replay import check_target, replay
-    from modelcheck._server import server_for
+    from modelcheck._postgres.server import server_for
+    from modelcheck._traces import trace as _trace
+    from modelcheck._traces.replay import check_target, replay
 
     trace = _trace.load(args.trace)
     check_target(trace, config.target)  # fail before starting a server

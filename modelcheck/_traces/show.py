@@ -11,7 +11,7 @@ import html
 from collections.abc import Mapping
 from typing import Any, Final
 
-from modelcheck import _trace
+from modelcheck._traces import trace as _trace
 
 _CSS: Final = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }

@@ -19,8 +19,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
-    from modelcheck import _trace
-    from modelcheck._show import render
+    from modelcheck._traces import trace as _trace
+    from modelcheck._traces.show import render
 
     trace = _trace.load(args.trace)
     output: Path = args.output or args.trace.with_suffix(".html")

@@ -56,7 +56,7 @@ FORMAT: Final = 1
 DEFAULT_DIR: Final = Path(".modelcheck") / "traces"
 ENV_TRACES: Final = "MODELCHECK_TRACES"
 
-#: Set by the pytest option ``--modelcheck-traces`` (see :mod:`modelcheck._trace_plugin`).
+#: Set by the pytest option ``--modelcheck-traces`` (see :mod:`modelcheck._traces.plugin`).
 _configured_dir: Path | None = None
 _configured_spec: str | None = None
 #: While a trace is replayed, failures are reported here instead of written as traces.

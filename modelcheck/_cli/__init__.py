@@ -1,11 +1,11 @@
 """The ``python -m modelcheck`` command line: one argparse parser, pluggable subcommands.
 
-Adding a subcommand: create ``modelcheck/_cli_<name>.py`` that defines
+Adding a subcommand: create ``modelcheck/_cli/<name>.py`` that defines
 
     SUBCOMMAND = Subcommand(name="run", help="...", configure=_configure, run=_run)
 
 ``configure(parser)`` adds its arguments, ``run(args, config) -> int`` does the work.
-Modules named ``_cli_*`` are discovered on start, so nothing else needs editing.
+Every module of this package is discovered on start, so nothing else needs editing.
 The global options (``--dsn``, ``--pg-bin``, ``--profile``, ``--target``) come first
 and are read once into a :class:`Config`, exactly like the pytest options.
 """
@@ -21,9 +21,8 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-import modelcheck
 from modelcheck._config import PROFILES, Config
-from modelcheck._server import EmbeddedServer, ExternalServer, connect_admin, find_postgres
+from modelcheck._postgres.server import EmbeddedServer, ExternalServer, connect_admin, find_postgres
 from modelcheck.errors import ModelcheckError
 
 
@@ -38,14 +37,13 @@ class Subcommand:
 
 
 def _discover() -> dict[str, Subcommand]:
-    """The built-in subcommands plus every ``modelcheck._cli_*`` module's SUBCOMMAND."""
+    """The built-in subcommands plus every ``modelcheck._cli.<name>`` module's SUBCOMMAND."""
     found = {DOCTOR.name: DOCTOR}
-    for module_info in pkgutil.iter_modules(modelcheck.__path__):
-        if module_info.name.startswith("_cli_"):
-            module = importlib.import_module(f"modelcheck.{module_info.name}")
-            command = getattr(module, "SUBCOMMAND", None)
-            if isinstance(command, Subcommand):
-                found[command.name] = command
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        command = getattr(module, "SUBCOMMAND", None)
+        if isinstance(command, Subcommand):
+            found[command.name] = command
     return dict(sorted(found.items()))
 
 

@@ -19,10 +19,10 @@ from typing import Any, Final
 
 import attrs
 
-from modelcheck import _trace
-from modelcheck._isolation import DatabasePool
-from modelcheck._server import EmbeddedServer, ExternalServer
+from modelcheck._postgres.isolation import DatabasePool
+from modelcheck._postgres.server import EmbeddedServer, ExternalServer
 from modelcheck._targets import resolve_target
+from modelcheck._traces import trace as _trace
 from modelcheck.errors import StateMismatch, TraceError
 from modelcheck.machine import (
     SESSION_SETTINGS,

@@ -37,7 +37,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, config: Config) -> int:
     from modelcheck._bench import run_bench
-    from modelcheck._server import server_for
+    from modelcheck._postgres.server import server_for
     from modelcheck._targets import resolve_target
 
     if args.tiny:

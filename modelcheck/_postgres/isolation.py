@@ -24,7 +24,7 @@ import attrs
 import psycopg
 from psycopg import sql
 
-from modelcheck._server import (
+from modelcheck._postgres.server import (
     Server,
     connect_admin,
     owner_from_name,

@@ -1,0 +1,1 @@
+"""Where Postgres comes from (an embedded cluster or your server) and clean databases."""

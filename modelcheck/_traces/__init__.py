@@ -1,0 +1,1 @@
+"""Failure traces: writing, replaying, pinning as regressions, showing as HTML."""
