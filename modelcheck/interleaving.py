@@ -18,7 +18,6 @@ every observed result.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from typing import Any, Final
 
@@ -225,7 +224,7 @@ class InterleavedMachine(DifferentialMachine):
     def run(self, operation: str, *args: Any) -> Any:
         row = self.spec.operation(operation)
         session = self._session()
-        rule_name = sys._getframe(1).f_code.co_name
+        rule_name = self.current_rule
         if not self.supports(operation):
             self.coverage.skipped[rule_name] += 1
             return None

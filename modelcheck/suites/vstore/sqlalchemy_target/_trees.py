@@ -1,4 +1,4 @@
-"""Working trees: read from the live catalog, stored as JSON, hashed, merged, compared.
+"""Working trees: read from the live catalog, stored as ``jsonb``, hashed, merged, compared.
 
 A tree is :class:`modelcheck.suites.vstore.domain.tree.Tree` (plain values; rows are not read) so
 the canonical hash of :mod:`modelcheck.suites.vstore.domain.hashing` applies. Everything that
@@ -87,8 +87,9 @@ def to_json(tree: Tree) -> str:
     )
 
 
-def from_json(text: str) -> Tree:
-    data = json.loads(text)
+def from_json(stored: str | dict[str, Any]) -> Tree:
+    """A tree from :func:`to_json`'s text, or from a ``jsonb`` value psycopg already loaded."""
+    data = json.loads(stored) if isinstance(stored, str) else stored
     tables = {
         n: Table(n, tuple(Column(c[0], c[1], c[2], c[3]) for c in cols))
         for n, cols in data["tables"].items()

@@ -4,8 +4,10 @@ Each operation runs in ``async with conn.transaction()`` on the framework's conn
 (a savepoint when a transaction is already open), so it is atomic. It checks its
 arguments first, then locks what it depends on (branch rows ``FOR UPDATE`` in ascending
 ``pk`` order; an advisory lock before checking a name is free), then reads and writes.
-Store rows go through :mod:`._store` (SQLAlchemy Core compiled for psycopg); the
-working trees are read from the catalog and changed with real DDL (:mod:`._ddl`).
+Store rows go through :mod:`._store` (SQLAlchemy Core compiled for psycopg), in the
+target's own layout (schema ``sa_store``; see that module), which its own observer
+(:mod:`._observe`) reads; the working trees are read from the catalog and changed with
+real DDL (:mod:`._ddl`).
 """
 
 from __future__ import annotations
@@ -34,16 +36,18 @@ from modelcheck.suites.vstore.results import (
     contains_nul,
     domain_error_from,
 )
+from modelcheck.suites.vstore.snapshot import Snapshot
 from modelcheck.suites.vstore.spec import VSTORE, VersionedStoreSpec
-from modelcheck.suites.vstore.sqlalchemy_target import _checks, _ddl, _trees
+from modelcheck.suites.vstore.sqlalchemy_target import _checks, _ddl, _observe, _trees
 from modelcheck.suites.vstore.sqlalchemy_target._store import (
-    branches,
-    commit_parents,
-    commits,
+    KEYS,
+    SCHEMA,
+    branch_table,
+    change_table,
     compile_statement,
     ddl_statements,
     fetch,
-    migrations,
+    revision_table,
 )
 
 MAIN: Final = "main"
@@ -54,7 +58,7 @@ _T = TypeVar("_T")
 #: Raises a domain error server-side (kind in the constraint-name field, as
 #: domain_error_from expects), so it aborts the caller's open transaction.
 _RAISE_FUNCTION: Final = b"""
-CREATE FUNCTION vstore.raise_domain_error(kind text, state text, message text)
+CREATE FUNCTION sa_store.raise_domain_error(kind text, state text, message text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION USING MESSAGE = message, ERRCODE = state, CONSTRAINT = kind;
@@ -94,7 +98,7 @@ async def _atomic(conn: Conn, body: Callable[[], Awaitable[_T]]) -> _T:
             return await body()
         except DomainError as error:
             await conn.execute(
-                "SELECT vstore.raise_domain_error(%s, %s, %s)",
+                "SELECT sa_store.raise_domain_error(%s, %s, %s)",
                 (error.kind, error.sqlstate, error.message),
             )
             raise  # pragma: no cover - the statement above always raises
@@ -112,9 +116,17 @@ async def _advisory_lock(conn: Conn, namespace: str, name: str) -> None:
 
 
 def _branch_columns() -> Select[Any]:
-    b = branches.c
+    b = branch_table.c
     return select(
-        b.pk, b.id, b.identifier, b.status, b.head_pk, b.version, b.schema_name, b.tree_hash, b.tree
+        b.branch_no,
+        b.public_id,
+        b.name,
+        b.state,
+        b.head_revision,
+        b.semver,
+        b.workspace,
+        b.recorded_hash,
+        b.recorded_tree,
     )
 
 
@@ -127,7 +139,7 @@ class _Branch(NamedTuple):
     version: str
     schema: str
     tree_hash: str
-    tree_json: str
+    tree_json: dict[str, Any]
 
 
 async def _lock_branches(conn: Conn, names: Sequence[str]) -> dict[str, _Branch]:
@@ -135,8 +147,8 @@ async def _lock_branches(conn: Conn, names: Sequence[str]) -> dict[str, _Branch]
     rows = await fetch(
         conn,
         _branch_columns()
-        .where(branches.c.identifier.in_(list(names)))
-        .order_by(branches.c.pk)
+        .where(branch_table.c.name.in_(list(names)))
+        .order_by(branch_table.c.branch_no)
         .with_for_update(),
     )
     return {row[2]: _Branch(*row) for row in rows}
@@ -153,22 +165,19 @@ def _active(found: dict[str, _Branch], name: str) -> _Branch:
 
 async def _commit_row(conn: Conn, pk: int) -> tuple[str, str, str, Tree]:
     """(identifier, schema_hash, version, tree) of a commit."""
-    c = commits.c
+    r = revision_table.c
     ((identifier, schema_hash, version, tree),) = await fetch(
-        conn, select(c.identifier, c.schema_hash, c.version, c.tree).where(c.pk == pk)
+        conn, select(r.ident, r.tree_digest, r.semver, r.tree).where(r.revision_no == pk)
     )
     return identifier, schema_hash, version, _trees.from_json(tree)
 
 
 async def _parents(conn: Conn) -> dict[int, list[int]]:
-    """Every commit's parents in position order (the history is small and append-only)."""
-    p = commit_parents.c
-    graph: dict[int, list[int]] = {}
-    for commit_pk, parent_pk in await fetch(
-        conn, select(p.commit_pk, p.parent_pk).order_by(p.commit_pk, p.position)
-    ):
-        graph.setdefault(commit_pk, []).append(parent_pk)
-    return graph
+    """Every commit's parents, first parent first (the history is small and append-only)."""
+    r = revision_table.c
+    return {
+        pk: list(parents) for pk, parents in await fetch(conn, select(r.revision_no, r.parents))
+    }
 
 
 def _ancestors(graph: dict[int, list[int]], start: int) -> set[int]:
@@ -202,24 +211,23 @@ async def _add_commit(
     identifier = commit_identifier(branch.identifier, parent_ids, digest, message)
     ((pk, id_),) = await fetch(
         conn,
-        insert(commits)
+        insert(revision_table)
         .values(
-            identifier=identifier,
-            branch_pk=branch.pk,
-            message=message,
-            schema_hash=digest,
-            version=version,
+            ident=identifier,
+            branch_no=branch.pk,
+            parents=list(parents),
+            note=message,
+            tree_digest=digest,
+            semver=version,
             tree=_trees.to_json(tree),
         )
-        .returning(commits.c.pk, commits.c.id),
+        .returning(revision_table.c.revision_no, revision_table.c.public_id),
     )
-    for position, parent in enumerate(parents):
-        await fetch(
-            conn, insert(commit_parents).values(commit_pk=pk, position=position, parent_pk=parent)
-        )
     await fetch(
         conn,
-        update(branches).where(branches.c.pk == branch.pk).values(head_pk=pk, version=version),
+        update(branch_table)
+        .where(branch_table.c.branch_no == branch.pk)
+        .values(head_revision=pk, semver=version),
     )
     return CommitResult(TrinityId(pk, id_, identifier), version, digest)
 
@@ -227,9 +235,9 @@ async def _add_commit(
 async def _record_tree(conn: Conn, branch: _Branch, tree: Tree) -> None:
     await fetch(
         conn,
-        update(branches)
-        .where(branches.c.pk == branch.pk)
-        .values(tree_hash=_trees.tree_hash(tree), tree=_trees.to_json(tree)),
+        update(branch_table)
+        .where(branch_table.c.branch_no == branch.pk)
+        .values(recorded_hash=_trees.tree_hash(tree), recorded_tree=_trees.to_json(tree)),
     )
 
 
@@ -238,17 +246,19 @@ class SQLAlchemyTarget:
 
     name: str = "sqlalchemy"
     spec: ClassVar[VersionedStoreSpec] = VSTORE
-    store_schemas: tuple[str, ...] = ("vstore",)
+    store_schemas: tuple[str, ...] = (SCHEMA,)
 
     # -- install -----------------------------------------------------------------------
 
     def install(self, conn: psycopg.Connection[Any]) -> None:
-        """Create ``vstore``, its tables, branch ``main`` (``wt_1``) and the root commit."""
+        """Create ``sa_store`` (types, tables), branch ``main`` (``wt_1``), the root
+        commit, and what the observer reads the working trees with."""
         with conn.transaction():
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier("vstore")))
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SCHEMA)))
             for statement in ddl_statements():
                 conn.execute(statement.encode())
             conn.execute(_RAISE_FUNCTION)
+            _observe.install(conn)
             empty = Tree()
             digest = _trees.tree_hash(empty)
             root = commit_identifier(MAIN, [], digest, ROOT_MESSAGE)
@@ -261,35 +271,36 @@ class SQLAlchemyTarget:
             # The branch row needs a head and the commit needs a branch: insert the
             # branch with a placeholder head, then point it at the root commit.
             ((branch_pk,),) = run(
-                insert(branches)
+                insert(branch_table)
                 .values(
-                    identifier=MAIN,
-                    head_pk=0,
-                    status="active",
-                    version="0.0.0",
-                    schema_name="",
-                    tree_hash=digest,
-                    tree=_trees.to_json(empty),
+                    name=MAIN,
+                    head_revision=0,
+                    state="active",
+                    semver="0.0.0",
+                    workspace="",
+                    recorded_hash=digest,
+                    recorded_tree=_trees.to_json(empty),
                 )
-                .returning(branches.c.pk)
+                .returning(branch_table.c.branch_no)
             )
             ((commit_pk,),) = run(
-                insert(commits)
+                insert(revision_table)
                 .values(
-                    identifier=root,
-                    branch_pk=branch_pk,
-                    message=ROOT_MESSAGE,
-                    schema_hash=digest,
-                    version="0.0.0",
+                    ident=root,
+                    branch_no=branch_pk,
+                    parents=[],
+                    note=ROOT_MESSAGE,
+                    tree_digest=digest,
+                    semver="0.0.0",
                     tree=_trees.to_json(empty),
                 )
-                .returning(commits.c.pk)
+                .returning(revision_table.c.revision_no)
             )
             schema = f"wt_{branch_pk}"
             run(
-                update(branches)
-                .where(branches.c.pk == branch_pk)
-                .values(head_pk=commit_pk, schema_name=schema)
+                update(branch_table)
+                .where(branch_table.c.branch_no == branch_pk)
+                .values(head_revision=commit_pk, workspace=schema)
             )
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
 
@@ -302,25 +313,27 @@ class SQLAlchemyTarget:
             _checks.name(name)
             source = _active(await _lock_branches(conn, [from_branch]), from_branch)
             await _advisory_lock(conn, "branch", name)
-            taken = await fetch(conn, select(branches.c.pk).where(branches.c.identifier == name))
+            taken = await fetch(
+                conn, select(branch_table.c.branch_no).where(branch_table.c.name == name)
+            )
             if taken:
                 raise DomainError("branch_exists", message=f"branch {name!r} exists")
             try:
                 async with conn.transaction():
                     ((pk, id_),) = await fetch(
                         conn,
-                        insert(branches)
+                        insert(branch_table)
                         .values(
-                            identifier=name,
-                            parent_pk=source.pk,
-                            head_pk=source.head_pk,
-                            status="active",
-                            version=source.version,
-                            schema_name="",
-                            tree_hash="",
-                            tree="",
+                            name=name,
+                            forked_from=source.pk,
+                            head_revision=source.head_pk,
+                            state="active",
+                            semver=source.version,
+                            workspace="",
+                            recorded_hash="",
+                            recorded_tree="{}",
                         )
-                        .returning(branches.c.pk, branches.c.id),
+                        .returning(branch_table.c.branch_no, branch_table.c.public_id),
                     )
             except psycopg.errors.UniqueViolation as error:
                 raise DomainError("branch_exists", message=f"branch {name!r} exists") from error
@@ -329,10 +342,12 @@ class SQLAlchemyTarget:
             tree = await _trees.live_tree(conn, schema)
             await fetch(
                 conn,
-                update(branches)
-                .where(branches.c.pk == pk)
+                update(branch_table)
+                .where(branch_table.c.branch_no == pk)
                 .values(
-                    schema_name=schema, tree_hash=_trees.tree_hash(tree), tree=_trees.to_json(tree)
+                    workspace=schema,
+                    recorded_hash=_trees.tree_hash(tree),
+                    recorded_tree=_trees.to_json(tree),
                 ),
             )
             return TrinityId(pk, id_, name)
@@ -349,10 +364,12 @@ class SQLAlchemyTarget:
             empty = Tree()
             await fetch(
                 conn,
-                update(branches)
-                .where(branches.c.pk == branch.pk)
+                update(branch_table)
+                .where(branch_table.c.branch_no == branch.pk)
                 .values(
-                    status="deleted", tree_hash=_trees.tree_hash(empty), tree=_trees.to_json(empty)
+                    state="deleted",
+                    recorded_hash=_trees.tree_hash(empty),
+                    recorded_tree=_trees.to_json(empty),
                 ),
             )
             await conn.execute(
@@ -390,8 +407,8 @@ class SQLAlchemyTarget:
             found = _active(await _lock_branches(conn, [branch]), branch)
             checksum = operations_checksum(ops)
             await _advisory_lock(conn, "migration", identifier)
-            m = migrations.c
-            existing = await fetch(conn, select(m.checksum).where(m.identifier == identifier))
+            m = change_table.c
+            existing = await fetch(conn, select(m.checksum).where(m.ident == identifier))
             if existing:
                 if existing[0][0] != checksum:
                     raise DomainError("checksum_mismatch", message=f"{identifier!r} changed")
@@ -401,16 +418,16 @@ class SQLAlchemyTarget:
                 async with conn.transaction():
                     ((pk, id_),) = await fetch(
                         conn,
-                        insert(migrations)
+                        insert(change_table)
                         .values(
-                            identifier=identifier,
-                            branch_pk=found.pk,
+                            ident=identifier,
+                            branch_no=found.pk,
                             checksum=checksum,
-                            status="applied",
-                            operations=json.dumps(ops, ensure_ascii=False),
-                            inverse=json.dumps(inverse, ensure_ascii=False),
+                            state="applied",
+                            ops=json.dumps(ops, ensure_ascii=False),
+                            undo=json.dumps(inverse, ensure_ascii=False),
                         )
-                        .returning(m.pk, m.id),
+                        .returning(m.change_no, m.public_id),
                     )
             except psycopg.errors.UniqueViolation as error:
                 raise DomainError("migration_exists", message=f"{identifier!r} exists") from error
@@ -420,31 +437,33 @@ class SQLAlchemyTarget:
         return await _atomic(conn, body)
 
     async def rollback_migration(self, conn: Conn, identifier: str) -> None:
-        m = migrations.c
+        m = change_table.c
 
         async def body() -> None:
             _no_nul(identifier)
-            rows = await fetch(conn, select(m.branch_pk).where(m.identifier == identifier))
+            rows = await fetch(conn, select(m.branch_no).where(m.ident == identifier))
             if not rows:
                 raise DomainError("migration_not_found", message=f"no migration {identifier!r}")
-            b = branches.c
+            b = branch_table.c
             locked = await fetch(
-                conn, _branch_columns().where(b.pk == rows[0][0]).with_for_update()
+                conn, _branch_columns().where(b.branch_no == rows[0][0]).with_for_update()
             )
             found = _active({r[2]: _Branch(*r) for r in locked}, locked[0][2])
             ((pk, status, inverse),) = await fetch(
-                conn, select(m.pk, m.status, m.inverse).where(m.identifier == identifier)
+                conn, select(m.change_no, m.state, m.undo).where(m.ident == identifier)
             )
             if status != "applied":
                 raise DomainError("migration_not_applied", message=f"{identifier!r} rolled back")
             ((latest,),) = await fetch(
                 conn,
-                select(func.max(m.pk)).where(m.branch_pk == found.pk, m.status == "applied"),
+                select(func.max(m.change_no)).where(m.branch_no == found.pk, m.state == "applied"),
             )
             if latest != pk:
                 raise DomainError("not_latest_migration", message=f"{identifier!r} is not latest")
-            await _ddl.run_operations(conn, found.schema, json.loads(inverse), record_inverse=False)
-            await fetch(conn, update(migrations).where(m.pk == pk).values(status="rolled_back"))
+            await _ddl.run_operations(conn, found.schema, inverse, record_inverse=False)
+            await fetch(
+                conn, update(change_table).where(m.change_no == pk).values(state="rolled_back")
+            )
             await _record_tree(conn, found, await _trees.live_tree(conn, found.schema))
 
         await _atomic(conn, body)
@@ -474,16 +493,19 @@ class SQLAlchemyTarget:
                 await _ddl.move_tree(conn, ours_branch.schema, theirs)
                 await fetch(
                     conn,
-                    update(branches)
-                    .where(branches.c.pk == ours_branch.pk)
+                    update(branch_table)
+                    .where(branch_table.c.branch_no == ours_branch.pk)
                     .values(
-                        head_pk=s,
-                        version=theirs_version,
-                        tree_hash=theirs_hash,
-                        tree=_trees.to_json(theirs),
+                        head_revision=s,
+                        semver=theirs_version,
+                        recorded_hash=theirs_hash,
+                        recorded_tree=_trees.to_json(theirs),
                     ),
                 )
-                ((id_,),) = await fetch(conn, select(commits.c.id).where(commits.c.pk == s))
+                ((id_,),) = await fetch(
+                    conn,
+                    select(revision_table.c.public_id).where(revision_table.c.revision_no == s),
+                )
                 head = TrinityId(s, id_, theirs_id)
                 return MergeResult("fast_forward", head, theirs_version)
             _, _, _, base = await _commit_row(conn, max(from_source & from_target))
@@ -503,10 +525,12 @@ class SQLAlchemyTarget:
 
         async def body() -> tuple[str, ...]:
             _no_nul(branch)
-            rows = await fetch(conn, _branch_columns().where(branches.c.identifier == branch))
+            rows = await fetch(conn, _branch_columns().where(branch_table.c.name == branch))
             found = _active({r[2]: _Branch(*r) for r in rows}, branch)
             graph = await _parents(conn)
-            names = dict(await fetch(conn, select(commits.c.pk, commits.c.identifier)))
+            names = dict(
+                await fetch(conn, select(revision_table.c.revision_no, revision_table.c.ident))
+            )
             chain = [found.head_pk]
             while graph.get(chain[-1]):
                 chain.append(graph[chain[-1]][0])
@@ -520,20 +544,18 @@ class SQLAlchemyTarget:
 
         async def body() -> TrinityId:
             _no_nul(key)
-            table = {"branch": branches, "commit": commits, "migration": migrations}.get(kind)
-            if table is None:
+            keys = KEYS.get(kind)
+            if keys is None:
                 raise DomainError("not_found", message=f"no entity kind {kind!r}")
             if isinstance(key, int):
                 if not -_BIGINT <= key < _BIGINT:
                     raise DomainError("not_found", message=f"no {kind} {key!r}")
-                condition = table.c.pk == key
+                condition = keys.pk == key
             elif isinstance(key, UUID):
-                condition = table.c.id == key
+                condition = keys.id == key
             else:
-                condition = table.c.identifier == key
-            rows = await fetch(
-                conn, select(table.c.pk, table.c.id, table.c.identifier).where(condition)
-            )
+                condition = keys.identifier == key
+            rows = await fetch(conn, select(keys.pk, keys.id, keys.identifier).where(condition))
             if not rows:
                 raise DomainError("not_found", message=f"no {kind} {key!r}")
             pk, id_, identifier = rows[0]
@@ -543,11 +565,11 @@ class SQLAlchemyTarget:
 
     async def verify(self, conn: Conn) -> tuple[Drift, ...]:
         async def body() -> tuple[Drift, ...]:
-            b = branches.c
+            b = branch_table.c
             rows = await fetch(
                 conn,
-                select(b.identifier, b.schema_name, b.tree_hash, b.tree).where(
-                    b.status == "active"
+                select(b.name, b.workspace, b.recorded_hash, b.recorded_tree).where(
+                    b.state == "active"
                 ),
             )
             drifts = []
@@ -559,3 +581,9 @@ class SQLAlchemyTarget:
             return tuple(drifts)
 
         return await _atomic(conn, body)
+
+    # -- observer ----------------------------------------------------------------------
+
+    async def observe(self, conn: Conn, *, full: bool) -> Snapshot:
+        """The state in this target's own layout (one round trip; see :mod:`._observe`)."""
+        return await _observe.observe(conn, self.store_schemas, full=full)

@@ -24,9 +24,11 @@ from modelcheck.machine import SESSION_SETTINGS
 from modelcheck.suites.vstore.domain.errors import DomainError
 from modelcheck.suites.vstore.results import VersionedStoreTarget as Target
 from modelcheck.suites.vstore.results import domain_error_from
-from modelcheck.suites.vstore.snapshot import Snapshot, read_snapshot
+from modelcheck.suites.vstore.snapshot import Snapshot
+from modelcheck.suites.vstore.spec import VSTORE
 from modelcheck.suites.vstore.stress.checker import call_args
 from modelcheck.suites.vstore.stress.history import Call, encode_result, trinity_of
+from modelcheck.target import observe
 
 #: Relative weights of the operations a worker picks.
 WEIGHTS: Final[dict[str, int]] = {
@@ -335,7 +337,7 @@ async def run_async(  # noqa: PLR0915 (setup, workers and teardown read best tog
         ticker.cancel()
     wall = time.monotonic() - start
     async with await connector.connect(setup_rng) as conn:
-        final = await read_snapshot(conn, target.store_schemas)
+        final = await observe(VSTORE, target, conn, full=True)
     history.sort(key=lambda c: c.index)
     return RunResult(
         config,
