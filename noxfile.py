@@ -141,3 +141,14 @@ def pggit(session: nox.Session) -> None:
         del args[at : at + 2]
     install_project(session, "test")
     session.run("pytest", "machines/test_pggit.py", "-p", "no:cacheprovider", *args, env=env)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Every machine under fresh seeds, each seed quiet and under a CPU hog.
+
+    Off by default. ``nox -s soak -- --duration 20m``; prints checked steps, examples,
+    crashes, false alarms and outcome divergences (docs/reliability.md).
+    """
+    install_project(session, "test")
+    session.run("python", "-m", "modelcheck", "soak", *(session.posargs or ["--duration", "20m"]))

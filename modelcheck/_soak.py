@@ -1,0 +1,161 @@
+"""Soak: every machine under fresh seeds, each seed twice (quiet, then under a CPU hog).
+
+A correct target must pass every run (a failure is a false alarm of ours), no run may
+crash, and the same seed must give the same outcomes with and without load: whatever
+a step's outcome depends on is decided by Postgres, never by how fast this process
+ran. The outcome counts of each machine's JSON report (results, errors by kind,
+blocked statements, aborts by SQLSTATE, commits) are compared run against run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import attrs
+
+from modelcheck._weekly import machine_files
+
+#: The busy loop each hog process runs; it stops by itself after ``HOG_MAX_S``.
+HOG_MAX_S: Final = 3600
+_HOG: Final = "import time\nend = time.monotonic() + {limit}\nwhile time.monotonic() < end: pass\n"
+
+
+@attrs.frozen
+class SoakConfig:
+    duration_s: float
+    machines_dir: Path = Path("machines")
+    profile: str = "dev"
+    target: str | None = None
+    hogs: int = attrs.field(factory=lambda: os.cpu_count() or 2)
+    report: Path | None = None
+
+
+@attrs.define
+class SoakResult:
+    runs: int = 0
+    examples: int = 0
+    steps: int = 0
+    crashes: list[str] = attrs.field(factory=list)
+    false_alarms: list[str] = attrs.field(factory=list)
+    divergences: list[str] = attrs.field(factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.runs} runs, {self.examples} examples, {self.steps} checked steps; "
+            f"crashes {len(self.crashes)}, false alarms {len(self.false_alarms)}, "
+            f"divergent outcomes {len(self.divergences)}"
+        )
+
+
+@contextlib.contextmanager
+def cpu_hog(processes: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``processes`` busy loops for the duration of the block; always stopped."""
+    code = _HOG.format(limit=HOG_MAX_S)
+    hogs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
+    try:
+        yield hogs
+    finally:
+        for hog in hogs:
+            hog.kill()
+        for hog in hogs:
+            hog.wait()
+
+
+def run_file(config: SoakConfig, file: Path, seed: int) -> tuple[int, dict[str, Any]]:
+    """One pytest run of a machine file; its exit code and its report's machines."""
+    with tempfile.TemporaryDirectory(prefix="modelcheck-soak-") as scratch:
+        report = Path(scratch) / "report.json"
+        argv = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(file),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--hypothesis-seed={seed}",
+            f"--modelcheck-profile={config.profile}",
+            f"--modelcheck-report={report}",
+            f"--modelcheck-traces={scratch}/traces",
+        ]
+        if config.target:
+            argv.append(f"--modelcheck-target={config.target}")
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        machines = json.loads(report.read_text())["machines"] if report.exists() else {}
+    return done.returncode, machines
+
+
+def _outcomes(result: dict[str, Any]) -> dict[str, Any]:
+    """What must not depend on load: the verdict, the steps run, every outcome count."""
+    return {k: result.get(k) for k in ("outcome", "examples", "steps", "rules", "outcomes")}
+
+
+def compare(label: str, quiet: dict[str, Any], loaded: dict[str, Any]) -> list[str]:
+    """One line per machine whose outcomes differ between the two runs of a seed."""
+    lines = []
+    for name in sorted(set(quiet) | set(loaded)):
+        a, b = _outcomes(quiet.get(name, {})), _outcomes(loaded.get(name, {}))
+        if a != b:
+            keys = sorted(k for k in a if a[k] != b[k])
+            detail = {k: (a[k], b[k]) for k in keys if k != "outcomes"}
+            mine, theirs = a["outcomes"] or {}, b["outcomes"] or {}
+            counts = {
+                k: (mine.get(k), theirs.get(k))
+                for k in sorted(set(mine) | set(theirs))
+                if mine.get(k) != theirs.get(k)
+            }
+            lines.append(f"{label} {name}: quiet vs loaded {detail} {counts}")
+    return lines
+
+
+def run_soak(config: SoakConfig, *, out: TextIO | None = None) -> SoakResult:
+    """Machines round by round under fresh seeds until the budget is spent."""
+    out = out or sys.stdout
+    files = machine_files(config.machines_dir)
+    deadline = time.monotonic() + config.duration_s
+    seeds = random.SystemRandom()
+    result = SoakResult()
+    print(f"modelcheck soak: {config.duration_s:.0f} s, {config.hogs} hog(s)", file=out)
+    while time.monotonic() < deadline:
+        for file in files:
+            if time.monotonic() >= deadline:
+                break
+            seed = seeds.randrange(2**32)
+            label = f"{file.stem} seed={seed}"
+            code, quiet = run_file(config, file, seed)
+            with cpu_hog(config.hogs):
+                loaded_code, loaded = run_file(config, file, seed)
+            result.runs += 2
+            for run_code, machines, how in (
+                (code, quiet, "quiet"),
+                (loaded_code, loaded, "loaded"),
+            ):
+                if run_code not in (0, 1, 5) or (run_code == 1 and not machines):
+                    result.crashes.append(f"{label} ({how}): pytest exit {run_code}")
+                for name, machine in machines.items():
+                    result.examples += int(machine.get("examples") or 0)
+                    result.steps += int(machine.get("steps") or 0)
+                    if machine.get("outcome") != "passed":
+                        error = machine.get("error")
+                        result.false_alarms.append(f"{label} {name} ({how}): {error}")
+            result.divergences += compare(label, quiet, loaded)
+            print(f"{label}: {result.summary()}", file=out, flush=True)
+    print(f"modelcheck soak: {result.summary()}", file=out, flush=True)
+    for line in [*result.crashes, *result.false_alarms, *result.divergences]:
+        print(f"  {line}", file=out)
+    if config.report is not None:
+        config.report.write_text(json.dumps(attrs.asdict(result), indent=2) + "\n")
+    return result
+
+
+__all__ = ["SoakConfig", "SoakResult", "compare", "cpu_hog", "run_soak"]
