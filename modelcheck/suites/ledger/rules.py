@@ -3,6 +3,7 @@ prefer accounts that exist, so deposits and transfers go deep."""
 
 from __future__ import annotations
 
+import random
 from typing import ClassVar
 
 from hypothesis import strategies as st
@@ -83,3 +84,17 @@ class LedgerConcurrencyMachine(InterleavedMachine, LedgerRules):
         if others:
             self.run("transfer", source, data.draw(st.sampled_from(others), label="to"), amount)
         return None
+
+
+def stress_call(rng: random.Random) -> tuple[str, tuple[object, ...]]:
+    """One call of a stress worker: mostly deposits and transfers between two accounts
+    everyone shares, so workers contend for the same rows."""
+    owner, other = rng.sample(["ann", "bob"], 2)
+    kind = rng.choices(["open", "deposit", "transfer", "balance"], [1, 3, 6, 1])[0]
+    if kind == "open":
+        return "open_account", (owner,)
+    if kind == "deposit":
+        return "deposit", (owner, rng.randint(1, 50))
+    if kind == "transfer":
+        return "transfer", (owner, other, rng.randint(1, 30))
+    return "balance", (owner,)
