@@ -28,6 +28,9 @@ from modelcheck.target import classify, observe
 #: Search nodes before the checker answers "unknown".
 HISTORY_BOUND: Final = 200_000
 
+#: Histories longer than this are refused (the search recurses once per call).
+MAX_CALLS: Final = 400
+
 Draw = Callable[[random.Random], tuple[str, tuple[Any, ...]]]
 
 
@@ -95,6 +98,11 @@ def check_history(
 ) -> HistoryVerdict:
     """A linearization of ``history`` that explains every outcome and ``final``."""
     calls = [c for c in history if not _aborted(spec, c)]
+    if len(calls) > MAX_CALLS:
+        raise ValueError(
+            f"{len(calls)} calls: the search goes one call deep per frame. To fix this, "
+            f"record at most {MAX_CALLS} (fewer workers or calls per worker)."
+        )
     nodes = 0
     seen: set[tuple[frozenset[int], str]] = set()
     best = (-1, "no order explains the history")

@@ -77,7 +77,7 @@ def replay(spec: Spec[Any, Any], model: Any, observed: Observed, check_reads: bo
     if not problems:
         bindings = spec.bindings(model)
         for value in row.opaque(actual, observed.args):
-            broken = bindings.learn(value, sequential=False)
+            broken = bindings.learn(value, sequential=False, required=True)
             if broken is not None:
                 problems.append(f"opaque value broke a law: {broken}")
     if problems:

@@ -25,6 +25,8 @@ import attrs
 
 from modelcheck._weekly import machine_files
 
+#: One machine file's run, quiet or loaded, longer than this is a crash (a hang).
+RUN_TIMEOUT_S: Final = 900
 #: The busy loop each hog process runs; it stops by itself after ``HOG_MAX_S``.
 HOG_MAX_S: Final = 3600
 _HOG: Final = "import time\nend = time.monotonic() + {limit}\nwhile time.monotonic() < end: pass\n"
@@ -61,8 +63,10 @@ class SoakResult:
 def cpu_hog(processes: int) -> Iterator[list[subprocess.Popen[bytes]]]:
     """``processes`` busy loops for the duration of the block; always stopped."""
     code = _HOG.format(limit=HOG_MAX_S)
-    hogs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
+    hogs: list[subprocess.Popen[bytes]] = []
     try:
+        for _ in range(processes):
+            hogs.append(subprocess.Popen([sys.executable, "-c", code]))
         yield hogs
     finally:
         for hog in hogs:
@@ -87,10 +91,18 @@ def run_file(config: SoakConfig, file: Path, seed: int) -> tuple[int, dict[str, 
             f"--modelcheck-profile={config.profile}",
             f"--modelcheck-report={report}",
             f"--modelcheck-traces={scratch}/traces",
+            # Each run its own example database: a shared one would replay the first
+            # run's examples in the second and make their counts differ.
+            f"--modelcheck-example-db={scratch}/examples",
         ]
         if config.target:
             argv.append(f"--modelcheck-target={config.target}")
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, check=False, timeout=RUN_TIMEOUT_S
+            )
+        except subprocess.TimeoutExpired:
+            return -1, {}  # a hung run is a crash, and the soak goes on
         machines = json.loads(report.read_text())["machines"] if report.exists() else {}
     return done.returncode, machines
 

@@ -98,9 +98,13 @@ class InterleavedMachine(DifferentialMachine):
         self._pending_txn: dict[int, Txn] = {}
         super().__init__(*args, **kwargs)
         self.oracle = _serial.Oracle(self.spec, self.model)
-        self.admin = self.loop.run_until_complete(
-            psycopg.AsyncConnection.connect(self.database.dsn, autocommit=True)
-        )
+        try:
+            self.admin = self.loop.run_until_complete(
+                psycopg.AsyncConnection.connect(self.database.dsn, autocommit=True)
+            )
+        except BaseException:
+            self._cleanup.close()  # Hypothesis calls no teardown when __init__ raises
+            raise
         admin = self.admin
         self._cleanup.callback(lambda: self.loop.run_until_complete(admin.close()))
         self._txn_numbers = 0
@@ -370,12 +374,15 @@ class InterleavedMachine(DifferentialMachine):
     def spend(self, txn: Txn) -> None:
         """Values an aborted transaction returned are gone, yet FRESH ones never recur."""
         models = {id(m): m for m in (self.oracle.base, self.oracle.found, self.model)}
+        committed = self.spec.bindings(self.oracle.found)
         for observed in txn.ops:
             if isinstance(observed.outcome, OperationError):
                 continue
             row = self.spec.operation(observed.operation)
             for value in row.opaque(observed.outcome, observed.args):
-                if Law.FRESH in value.laws:
+                # A value some committed transaction owns is not spent: a rolled-back
+                # transaction can only have seen it, not made it.
+                if Law.FRESH in value.laws and committed.key_of(value.kind, value.value) is None:
                     for model in models.values():
                         self.spec.bindings(model).spend(value.kind, value.value)
 

@@ -277,18 +277,21 @@ class DifferentialMachine(RuleBasedStateMachine):
             expected, expected_error, actual, actual_error, row.compare, args
         )
         if not problems and expected_error is None and actual_error is None:
-            problems = self.learn(row.opaque(actual, args))
+            problems = self.learn(row.opaque(actual, args), required=True)
         if problems:
             self.fail(step, "\n".join(f"  {p}" for p in problems))
         self.check_state(step)
         return expected if expected_error is None else None
 
-    def learn(self, values: Iterable[Opaque], model: Any = None) -> list[str]:
-        """Bind opaque values into the model's bindings; the laws each one breaks."""
+    def learn(
+        self, values: Iterable[Opaque], model: Any = None, *, required: bool = False
+    ) -> list[str]:
+        """Bind opaque values into the model's bindings; the laws each one breaks.
+        ``required``: they come from a result, which must carry every one."""
         bindings = self.spec.bindings(self.model if model is None else model)
         problems = []
         for value in values:
-            broken = bindings.learn(value, sequential=self.monotonic_pks)
+            broken = bindings.learn(value, sequential=self.monotonic_pks, required=required)
             if broken is not None:
                 problems.append(f"opaque value broke a law: {broken}")
         return problems

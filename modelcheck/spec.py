@@ -52,6 +52,9 @@ LEGAL_ABORTS: Final[Mapping[str, str]] = {
     "08003": "connection_does_not_exist",
 }
 
+#: The kind of an error the driver raised on the client side (never plausible).
+CLIENT_ERROR: Final = "client_error"
+
 #: The kind of an error Postgres itself raised (DDL, casts, constraints): compared by
 #: SQLSTATE alone.
 POSTGRES_ERROR: Final = "ddl"
@@ -160,20 +163,23 @@ class Bindings:
         if value is not None and (kind, value) not in self.owners:
             self.spent.add((kind, value))
 
-    def learn(self, opaque: Opaque, *, sequential: bool) -> str | None:
-        """Bind ``opaque`` or say which law it breaks (None: it obeys them all)."""
+    def learn(self, opaque: Opaque, *, sequential: bool, required: bool = False) -> str | None:
+        """Bind ``opaque`` or say which law it breaks (None: it obeys them all).
+
+        ``required``: the value comes from a result, which must carry it (a state may
+        simply not show it yet). Nothing changes unless every law holds.
+        """
         kind, key, value, laws = opaque.kind, opaque.key, opaque.value, opaque.laws
         if value is None:
-            return None  # nothing observed; the state comparison sees the gap
+            return f"the result carries no {kind} for {key!r}" if required else None
         slot = (kind, key)
+        old = self.values.get(slot)
         if slot in self.values:
-            old = self.values[slot]
             if old == value:
                 return None
             if laws & {Law.IMMUTABLE, Law.FUNCTION_OF_CONTENT}:
                 what = "content" if Law.FUNCTION_OF_CONTENT in laws else "key"
                 return f"{kind} of {key!r} changed from {old!r} to {value!r} (same {what})"
-            del self.owners[(kind, old)]
         owner = self.owners.get((kind, value))
         if owner is not None and owner != key and laws & {Law.FRESH, Law.INJECTIVE}:
             return f"{kind} {value!r} of {key!r} already belongs to {owner!r}"
@@ -186,11 +192,20 @@ class Bindings:
             and not (value > self.latest[kind])
         ):
             return f"{kind} {value!r} of {key!r} is not above the latest {self.latest[kind]!r}"
+        if slot in self.values and self.owners.get((kind, old)) == key:
+            del self.owners[(kind, old)]
         self.values[slot] = value
         self.owners[(kind, value)] = key
         if Law.MONOTONIC in laws and (kind not in self.latest or value > self.latest[kind]):
             self.latest[kind] = value
         return None
+
+    def retire(self, kind: str, key: Hashable) -> None:
+        """The entity is gone: forget its value, and never accept it again as FRESH."""
+        value = self.values.pop((kind, key), None)
+        if value is not None and self.owners.get((kind, value)) == key:
+            del self.owners[(kind, value)]
+            self.spent.add((kind, value))
 
 
 def equal_results(expected: Any, actual: Any, args: tuple[Any, ...]) -> Iterator[str]:
@@ -321,8 +336,16 @@ class Spec(Generic[M, S]):
     def classify(self, error: psycopg.Error) -> OperationError:
         """A Postgres error as (SQLSTATE, kind): a declared kind carried in the
         constraint-name field, a legal abort, or an error Postgres raised itself."""
-        sqlstate = error.sqlstate or "08006"  # no SQLSTATE: the connection broke
         message = error.diag.message_primary or str(error)
+        if error.sqlstate is None:
+            # No SQLSTATE: the connection broke (a legal abort), or the driver refused
+            # the call on the client side, which no state of any spec explains.
+            if isinstance(error, psycopg.OperationalError):
+                return OperationError(
+                    self.legal_aborts.get("08006", "connection_failure"), "08006", message
+                )
+            return OperationError(CLIENT_ERROR, "XX000", f"{type(error).__name__}: {message}")
+        sqlstate = error.sqlstate
         kind = error.diag.constraint_name
         if kind is not None and self.error_kinds.get(kind) == sqlstate:
             return OperationError(kind, sqlstate, message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 from attrs import frozen
 
@@ -156,3 +157,53 @@ def test_a_rule_running_an_unknown_operation_is_rejected_at_collection() -> None
     with pytest.raises(InvalidDefinition, match="Typo runs operation 'withdraw'"):
         Typo.pytest_test()
     LedgerRules.pytest_test()  # the shipped rules name only known operations
+
+
+def test_a_result_must_carry_its_opaque_values() -> None:
+    b = Bindings()
+    missing = Opaque("pk", "a", None, ENTITY_KEY)
+    assert b.learn(missing, sequential=True) is None  # a state may not show it yet
+    assert "carries no pk for 'a'" in str(b.learn(missing, sequential=True, required=True))
+
+
+def test_a_failed_learn_changes_nothing() -> None:
+    b = Bindings()
+    learn(b, "pk", "a", 5, ENTITY_KEY)
+    before = b.clone()
+    assert learn(b, "pk", "b", 3, ENTITY_KEY) is not None  # below the latest
+    assert b == before
+
+
+def test_a_retired_key_is_forgotten_and_its_value_never_fresh_again() -> None:
+    b = Bindings()
+    learn(b, "pk", "a", 1, ENTITY_KEY)
+    b.retire("pk", "a")
+    assert b.get("pk", "a") is None
+    assert "rolled-back" in str(learn(b, "pk", "a", 1, ENTITY_KEY))
+    assert learn(b, "pk", "a", 2, ENTITY_KEY) is None
+
+
+def test_a_client_side_driver_error_is_never_a_legal_abort() -> None:
+    refused = LEDGER.classify(psycopg.ProgrammingError("cannot adapt type"))
+    assert refused.kind == "client_error"
+    assert not LEDGER.plausible(refused)
+    broken = LEDGER.classify(psycopg.OperationalError("server closed the connection"))
+    assert broken.outcome == ("08006", "connection_failure")
+    assert LEDGER.plausible(broken)
+
+
+def test_a_fast_forward_returns_an_existing_commit_so_its_keys_are_a_lookup() -> None:
+    # Were they FRESH, a rolled-back fast-forward would spend a live commit's keys, and
+    # the oracle would then reject the commit that made them (a false alarm).
+    from uuid import UUID
+
+    from modelcheck import Law, MergeResult, TrinityId
+    from modelcheck.suites.vstore.spec import VSTORE
+
+    keys = TrinityId(5, UUID(int=5), "c5")
+    merge = VSTORE.operation("merge")
+    forward = list(merge.opaque(MergeResult("fast_forward", keys, "0.1.0"), ("a", "b")))
+    made = list(merge.opaque(MergeResult("merge", keys, "0.1.0"), ("a", "b")))
+    assert forward
+    assert all(Law.FRESH not in o.laws for o in forward)
+    assert all(Law.FRESH in o.laws for o in made)

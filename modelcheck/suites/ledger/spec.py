@@ -31,6 +31,7 @@ ERRORS: Final = {  # kind -> SQLSTATE: the ledger raises plain P0001 with a mess
     "no_account": "P0001",
     "bad_amount": "P0001",
     "insufficient_funds": "P0001",
+    "account_in_use": "P0001",
 }
 Transfer = tuple[str, str, int]
 
@@ -94,7 +95,10 @@ class LedgerModel:
     def close_account(self, owner: str) -> None:
         if self._account(owner) != 0:
             raise _error("insufficient_funds")
+        if any(owner in (source, to) for source, to, _ in self.transfers):
+            raise _error("account_in_use")  # its transfers keep referring to it
         del self.balances[owner]
+        self.bindings.retire("account.id", owner)  # a reopened account gets a new id
 
 
 def _opened(result: object, args: tuple[object, ...]) -> Iterable[Opaque]:

@@ -16,7 +16,7 @@ from uuid import UUID
 import psycopg
 from attrs import frozen
 
-from modelcheck.suites.vstore.domain.errors import DDL, ERROR_KINDS, TRANSACTION_ABORTS, DomainError
+from modelcheck.suites.vstore.domain.errors import DomainError
 from modelcheck.target import Target
 
 EntityKind = Literal["branch", "commit", "migration"]
@@ -110,15 +110,10 @@ def domain_error_from(error: psycopg.Error) -> DomainError:
     CONSTRAINT`` is the one free-form, structured field a client receives apart from the
     message; message text is never parsed.
     """
-    # No SQLSTATE at all: the connection itself broke (e.g. its backend was terminated).
-    sqlstate = error.sqlstate or "08006"
-    message = error.diag.message_primary or str(error)
-    kind = error.diag.constraint_name
-    if kind is not None and ERROR_KINDS.get(kind) == sqlstate:
-        return DomainError(kind, sqlstate, message)
-    if sqlstate in TRANSACTION_ABORTS:
-        return DomainError(TRANSACTION_ABORTS[sqlstate], sqlstate, message)
-    return DomainError(DDL, sqlstate, message)
+    from modelcheck.suites.vstore.spec import VSTORE  # one classifier, the spec's
+
+    found = VSTORE.classify(error)
+    return DomainError(found.kind, found.sqlstate, found.message)
 
 
 def contains_nul(value: object) -> bool:

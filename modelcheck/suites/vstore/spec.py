@@ -57,8 +57,10 @@ def _no_result(expected: Predicted, actual: Any, args: tuple[Any, ...]) -> Itera
 
 
 def _identifier(expected: Predicted, actual: Any, args: tuple[Any, ...]) -> Iterator[str]:
-    got = actual.identifier if isinstance(actual, TrinityId) else actual
-    yield from _differ("identifier", expected.identifier, got)
+    if not isinstance(actual, TrinityId):
+        yield f"result: expected a TrinityId, db gave {actual!r}"
+        return
+    yield from _differ("identifier", expected.identifier, actual.identifier)
 
 
 def _commit(expected: Predicted, actual: Any, args: tuple[Any, ...]) -> Iterator[str]:
@@ -100,7 +102,11 @@ def _verify(expected: Predicted, actual: Any, args: tuple[Any, ...]) -> Iterator
 def _created(kind: Kind) -> Any:
     def opaque(result: Any, args: tuple[Any, ...]) -> Iterable[Opaque]:
         keys = result if isinstance(result, TrinityId) else getattr(result, kind, None)
-        return trinity_opaque(kind, keys, ENTITY_KEY) if isinstance(keys, TrinityId) else ()
+        # A fast-forward returns the source's existing head: a look-up, not a creation
+        # (were it FRESH, a rolled-back fast-forward would spend a live commit's keys).
+        fresh = not (isinstance(result, MergeResult) and result.kind == "fast_forward")
+        laws = ENTITY_KEY if fresh else LOOKUP
+        return trinity_opaque(kind, keys, laws) if isinstance(keys, TrinityId) else ()
 
     return opaque
 
