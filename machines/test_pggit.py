@@ -12,6 +12,14 @@ if not os.environ.get("MODELCHECK_PGGIT_SRC"):
         allow_module_level=True,
     )
 
+from modelcheck.errors import InvalidTarget
+from modelcheck.suites.pggit.target import source_dir
+
+try:
+    source_dir()  # a directory that is not pgGit: one message, before any database
+except InvalidTarget as exc:
+    pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+
 from modelcheck.suites.pggit.rules import (
     PgGitConcurrencyMachine,
     PgGitFaultMachine,
