@@ -296,7 +296,9 @@ class ScenarioRules(FocusedRules):
 
 class StaleSnapshotRules(InterleavedMachine, DomainMachine):
     """Mix into an interleaved machine: a write from a REPEATABLE READ snapshot that a
-    concurrent commit made stale."""
+    concurrent commit made stale; the same write on the same key from two connections."""
+
+    _races = 0
 
     @precondition(lambda self: self.has_two_idle_sessions())
     @rule(
@@ -328,5 +330,56 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
         else:
             self.run("commit", branch, "stale")
         if first.txn is not None and first.pending is None:
+            self.current = first.index
+            self._end(b"COMMIT")
+
+    @precondition(lambda self: self.has_two_idle_sessions())
+    @rule(
+        data=st.data(),
+        operation=st.sampled_from(("delete_branch", "create_branch", "commit", "apply_migration")),
+        level=st.sampled_from(("read committed", "repeatable read", "serializable")),
+    )
+    def same_key_race(self, data: st.DataObject, operation: str, level: str) -> None:
+        """Two connections run the same write on the same key at once: the second
+        must wait for the first's transaction, then see its effect (a second delete
+        fails, a second create of one name fails, a second commit builds on the
+        first, a reused migration identifier is refused)."""
+        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        first, second = idle[0], idle[1]
+        live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        self._races += 1
+        name = f"race-{self._races}"
+        if operation == "delete_branch" and not [n for n in live if n != "main"]:
+            self.run("create_branch", name, "main")
+            live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        branch = data.draw(
+            st.sampled_from([n for n in live if n != "main"] or live), label="branch"
+        )
+        identifier = f"{7000 + self._races % 1000:04d}_race"
+        table = [{"name": "v", "type": "integer", "nullable": True, "default": None}]
+        args = {
+            "delete_branch": (branch,),
+            "create_branch": (name, branch),
+            "commit": (branch, "race"),
+            "apply_migration": (
+                branch,
+                identifier,
+                [
+                    {
+                        "op": "create_table",
+                        "table": f"race_{self._races}",
+                        "columns": table,
+                    }
+                ],
+            ),
+        }[operation]
+        self.current = first.index
+        self._begin(level)
+        self.run(operation, *args)
+        if first.txn is None:
+            return  # the first write failed and rolled back: no race to run
+        self.current = second.index
+        self.run(operation, *args)
+        if first.pending is None and first.txn is not None:
             self.current = first.index
             self._end(b"COMMIT")
