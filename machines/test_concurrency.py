@@ -9,10 +9,11 @@ sequential machines' job), so transactions live long enough to contend.
 
 from __future__ import annotations
 
+from modelcheck.suites.vstore.contention import ContentionRules
 from modelcheck.suites.vstore.rules import BranchRules, FocusedRules, StaleSnapshotRules
 
 
-class ConcurrencyMachine(StaleSnapshotRules, FocusedRules, BranchRules):
+class ConcurrencyMachine(ContentionRules, StaleSnapshotRules, FocusedRules, BranchRules):
     """Commits, migrations, merges, branches and reads sent on interleaved connections."""
 
 

@@ -14,7 +14,7 @@ from typing import Final
 import attrs
 import hypothesis
 import psycopg
-from hypothesis import HealthCheck
+from hypothesis import HealthCheck, Phase
 
 from modelcheck.errors import ConfigError
 
@@ -46,6 +46,9 @@ def register_profiles() -> None:
             stateful_step_count=values["stateful_step_count"],
             # Slow data generation is not a bug here: a step includes a round trip.
             suppress_health_check=[HealthCheck.too_slow],
+            # The explain phase would point at modelcheck's own lines; the trace and the
+            # step-by-step diff are the explanation (docs/failures.md).
+            phases=[phase for phase in Phase if phase is not Phase.explain],
         )
 
 

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from modelcheck import _summary
 from modelcheck._config import Config
 from modelcheck._postgres.isolation import DatabasePool
 from modelcheck._postgres.server import EmbeddedServer, ExternalServer
+from modelcheck._progress import Progress
 from modelcheck._targets import DEFAULT, resolve_target, spec_of
 from modelcheck.machine import (
     SESSION_SETTINGS,
@@ -43,7 +45,14 @@ class Environments:
     """One environment per target a run needs: the configured one, and the default target
     of any machine whose spec the configured target does not implement."""
 
-    def __init__(self, config: Config, server: EmbeddedServer | ExternalServer, seed: int) -> None:
+    def __init__(
+        self,
+        config: Config,
+        server: EmbeddedServer | ExternalServer,
+        seed: int,
+        progress: Progress | None = None,
+    ) -> None:
+        self.progress = progress or Progress()
         self.config = config
         self.server = server
         self.seed = seed
@@ -58,7 +67,9 @@ class Environments:
             pool = self._stack.enter_context(
                 DatabasePool(self.server, installer, settings=SESSION_SETTINGS)
             )
-            self.by_target[key] = MachineEnvironment(target, pool, self.config.profile, self.seed)
+            self.by_target[key] = MachineEnvironment(
+                target, pool, self.config.profile, self.seed, progress=self.progress
+            )
         return self.by_target[key]
 
     def for_machine(self, machine: type[DifferentialMachine]) -> MachineEnvironment:
@@ -83,8 +94,36 @@ class Environments:
             main["machines"].update(environment.results)
         return main
 
+    def summary(self) -> dict[str, list[str]]:
+        """Each machine run's coverage table, headed by its target and verdict."""
+        lines: dict[str, list[str]] = {}
+        for environment in self.by_target.values():
+            for name, coverage in environment.coverage.items():
+                outcome = environment.results.get(name, {}).get("outcome", "not run")
+                head = f"{name} on {environment.target.name} ({outcome}): "
+                lines[name] = (head + coverage.report()).splitlines()
+        return lines
+
     def close(self) -> None:
         self._stack.close()
+
+
+def pytest_progress(config: pytest.Config) -> Progress:
+    """Progress through pytest's terminal, past output capturing: a live line on a
+    terminal, a plain line every 30 s in a log; nothing from an xdist worker."""
+    reporter: Any = config.pluginmanager.get_plugin("terminalreporter")
+    capture: Any = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or hasattr(config, "workeroutput"):
+        return Progress()
+
+    def write(text: str, live: bool) -> None:
+        with capture.global_and_fixture_disabled():
+            if live:
+                reporter.rewrite(text, erase=True)
+            else:
+                reporter.write_line(text)
+
+    return Progress(write, live=bool(reporter.isatty))
 
 
 @pytest.fixture(scope="session")
@@ -94,9 +133,15 @@ def modelcheck_environments(
     modelcheck_server: EmbeddedServer | ExternalServer,
 ) -> Iterator[Environments]:
     """Environments by target, created on first use and closed at the end of the run."""
-    environments = Environments(modelcheck_config, modelcheck_server, pytestconfig.stash[SEED_KEY])
+    environments = Environments(
+        modelcheck_config,
+        modelcheck_server,
+        pytestconfig.stash[SEED_KEY],
+        progress=pytest_progress(pytestconfig),
+    )
     try:
         yield environments
+        _summary.keep(pytestconfig, environments.summary())
         report = pytestconfig.getoption("modelcheck_report", None)
         if report and environments.by_target:
             Path(report).write_text(json.dumps(environments.report(), indent=2) + "\n")

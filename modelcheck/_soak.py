@@ -50,6 +50,17 @@ class SoakResult:
     crashes: list[str] = attrs.field(factory=list)
     false_alarms: list[str] = attrs.field(factory=list)
     divergences: list[str] = attrs.field(factory=list)
+    #: Per machine, the rule that ran least often in any one run, and how often: the
+    #: margin before a run would fail coverage (a rule that never ran).
+    rarest: dict[str, tuple[str, int]] = attrs.field(factory=dict)
+
+    def note_rules(self, machine: str, rules: dict[str, int]) -> None:
+        """Keep the rarest rule of this run if it is rarer than any seen before."""
+        if not rules:
+            return
+        rule, count = min(rules.items(), key=lambda item: (item[1], item[0]))
+        if machine not in self.rarest or count < self.rarest[machine][1]:
+            self.rarest[machine] = (rule, count)
 
     def summary(self) -> str:
         return (
@@ -108,8 +119,10 @@ def run_file(config: SoakConfig, file: Path, seed: int) -> tuple[int, dict[str, 
 
 
 def _outcomes(result: dict[str, Any]) -> dict[str, Any]:
-    """What must not depend on load: the verdict, the steps run, every outcome count."""
-    return {k: result.get(k) for k in ("outcome", "examples", "steps", "rules", "outcomes")}
+    """What must not depend on load: the verdict, the steps run, every outcome count and
+    the trail (every rule and outcome in order, hashed: the same outcomes step by step)."""
+    keys = ("outcome", "examples", "steps", "rules", "outcomes", "trail")
+    return {k: result.get(k) for k in keys}
 
 
 def compare(label: str, quiet: dict[str, Any], loaded: dict[str, Any]) -> list[str]:
@@ -157,6 +170,7 @@ def run_soak(config: SoakConfig, *, out: TextIO | None = None) -> SoakResult:
                 for name, machine in machines.items():
                     result.examples += int(machine.get("examples") or 0)
                     result.steps += int(machine.get("steps") or 0)
+                    result.note_rules(name, machine.get("rules") or {})
                     if machine.get("outcome") != "passed":
                         error = machine.get("error")
                         result.false_alarms.append(f"{label} {name} ({how}): {error}")
@@ -165,6 +179,8 @@ def run_soak(config: SoakConfig, *, out: TextIO | None = None) -> SoakResult:
     print(f"modelcheck soak: {result.summary()}", file=out, flush=True)
     for line in [*result.crashes, *result.false_alarms, *result.divergences]:
         print(f"  {line}", file=out)
+    for machine, (rule, count) in sorted(result.rarest.items()):
+        print(f"  coverage margin: {machine}: rarest rule {rule}, {count} runs", file=out)
     if config.report is not None:
         config.report.write_text(json.dumps(attrs.asdict(result), indent=2) + "\n")
     return result

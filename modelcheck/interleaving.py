@@ -176,12 +176,13 @@ class InterleavedMachine(DifferentialMachine):
             "serializable": b"BEGIN ISOLATION LEVEL SERIALIZABLE",
         }[level]
         self.await_(session.conn.execute(statement))
-        self.coverage.outcomes[f"begin {level}"] += 1
+        self.count(f"begin {level}")
         self._record(session.index, f"BEGIN {level.upper()}")
 
     @precondition(lambda self: self.current_in_transaction())
     @rule()
     def commit_transaction(self) -> None:
+        __tracebackhide__ = True  # pytest: not the user's frame
         self._end(b"COMMIT")
 
     @precondition(lambda self: self.current_in_transaction())
@@ -193,6 +194,7 @@ class InterleavedMachine(DifferentialMachine):
         return sum(s.txn is None and s.pending is None for s in self.sessions) >= 2
 
     def _end(self, statement: bytes) -> None:
+        __tracebackhide__ = True  # pytest: not the user's frame
         session = self._session()
         txn = session.txn
         assert txn is not None
@@ -211,13 +213,13 @@ class InterleavedMachine(DifferentialMachine):
             txn.aborted = True
             self.spend(txn)
             outcome = outcome if outcome != "ok" else "rolled back"
-            self.coverage.outcomes["transaction aborted"] += 1
+            self.count("transaction aborted")
         else:
             self.committed.append(txn)
             self.oracle.commit(
                 txn.ops, txn.checks_reads, f"t{txn.number}@c{txn.session}", txn.session
             )
-            self.coverage.outcomes["transaction committed"] += 1
+            self.count("transaction committed")
         self.steps[-1].outcome = outcome
         self._record(session.index, f"{statement.decode()} -> {outcome}")
         self.settle()
@@ -226,6 +228,7 @@ class InterleavedMachine(DifferentialMachine):
     # -- the statement path the domain rules use -----------------------------------------
 
     def run(self, operation: str, *args: Any) -> Any:
+        __tracebackhide__ = True  # pytest: not the user's frame
         row = self.spec.operation(operation)
         session = self._session()
         rule_name = self.current_rule
@@ -235,6 +238,7 @@ class InterleavedMachine(DifferentialMachine):
         del row  # looked up for its definition check; settle() uses it by name
         self.coverage.rules[rule_name] += 1
         self.coverage.steps += 1
+        self.ticked()
         if session.pending is not None:  # pragma: no cover - preconditions prevent it
             raise AssertionError("a statement was sent on a connection that is waiting")
         if session.txn is None:
@@ -258,6 +262,7 @@ class InterleavedMachine(DifferentialMachine):
 
     def settle(self) -> Any:
         """Drive the loop until every statement finished or stays blocked; check results."""
+        __tracebackhide__ = True  # pytest: not the user's frame
         deadline = time.monotonic() + UNDETECTABLE_WAIT_S
         result: Any = None
         while True:
@@ -296,7 +301,7 @@ class InterleavedMachine(DifferentialMachine):
                     assert session.pending is not None
                     if session.pending.step == len(self.steps):
                         self.steps[-1].outcome = "blocked"
-                        self.coverage.outcomes["statement blocked"] += 1
+                        self.count("statement blocked")
                         self._record(session.index, "… blocked")
                 return result
             if now > deadline:
@@ -321,6 +326,7 @@ class InterleavedMachine(DifferentialMachine):
 
     def _complete(self, session: Session, pending: Pending) -> Any:
         """A statement finished: record its outcome in its transaction."""
+        __tracebackhide__ = True  # pytest: not the user's frame
         session.pending = None
         txn = self._pending_txn.pop(session.index)
         step = self.steps[pending.step - 1]
@@ -333,12 +339,12 @@ class InterleavedMachine(DifferentialMachine):
             outcome: Any = error
             text = f"error {error.sqlstate} {error.kind}"
             if error.sqlstate in self.spec.legal_aborts:
-                self.coverage.outcomes[f"abort {error.sqlstate}"] += 1
+                self.count(f"abort {error.sqlstate}")
         else:
             outcome = pending.task.result()
             text = "ok"
         step.outcome = text if step.outcome == "sent" else f"{step.outcome}, then {text}"
-        self.coverage.outcomes[f"{pending.operation}: {text}"] += 1
+        self.count(f"{pending.operation}: {text}")
         self._record(session.index, f"{pending.operation} -> {text}")
         if isinstance(error, OperationError) and not self.spec.plausible(error):
             # An error inside a transaction is never placed in a serial order (the
@@ -362,7 +368,7 @@ class InterleavedMachine(DifferentialMachine):
                 self.spend(txn)
                 if session.txn is txn:
                     session.txn = None
-                    self.coverage.outcomes["transaction aborted"] += 1
+                    self.count("transaction aborted")
                     # A killed backend took its transaction with it; nothing to roll back.
                     if not (session.conn.broken or session.conn.closed):
                         self.await_(session.conn.execute(b"ROLLBACK"))
@@ -398,6 +404,7 @@ class InterleavedMachine(DifferentialMachine):
     # -- the oracle ----------------------------------------------------------------------
 
     def check_state(self, step: Step | None = None) -> None:
+        __tracebackhide__ = True  # pytest: not the user's frame
         if not self.sessions:
             super().check_state(step)
             return
@@ -414,7 +421,7 @@ class InterleavedMachine(DifferentialMachine):
         if verdict.outcome == "skipped":
             return
         if verdict.outcome == "unknown":
-            self.coverage.outcomes["oracle unknown"] += 1
+            self.count("oracle unknown")
             self.oracle.give_up()
             return
         if verdict.outcome == "violation":
@@ -425,13 +432,14 @@ class InterleavedMachine(DifferentialMachine):
                 detail += "\n" + diff.render(expected, observed)
             self._fail_interleaved(step, detail)
         if verdict.searched:
-            self.coverage.outcomes["serial order searched"] += 1
+            self.count("serial order searched")
         assert verdict.model is not None
         self.model = verdict.model
         if quiescent:
             self.oracle.settle()
 
     def _fail_interleaved(self, step: Step | None, detail: str) -> None:
+        __tracebackhide__ = True  # pytest: not the user's frame
         heading = "no serial order explains the database"
         title = "timeline (one column per connection)"
         self.raise_mismatch(step, heading, detail, title, self.render_timeline())

@@ -22,6 +22,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import hashlib
 import inspect
 import os
 import re
@@ -39,6 +40,7 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 from modelcheck import diff
 from modelcheck._notes import note_step
 from modelcheck._postgres.isolation import CleanDatabase, DatabasePool, Installer
+from modelcheck._progress import Progress
 from modelcheck._projection import project
 from modelcheck.errors import CoverageError, Mismatch, ServerError, StateMismatch
 from modelcheck.spec import Capabilities, InvalidDefinition, Opaque, OperationError, Spec
@@ -76,6 +78,32 @@ class Coverage:
     examples: int = 0
     #: Seconds from the machine's start to its first failure (before any shrinking).
     first_failure_s: float | None = None
+    #: Every rule run and its outcomes, step after step, hashed: two runs of one seed
+    #: with the same trail had the same outcomes step by step (``nox -s soak``).
+    trail: Any = attrs.field(factory=hashlib.sha256, eq=False, repr=False)
+    _step_events: list[str] = attrs.field(factory=list, eq=False, repr=False)
+
+    def follow(self, event: str) -> None:
+        """Add a rule run (which starts a step), an example start or an outcome.
+
+        Within one step the outcomes are hashed as a sorted multiset: when one step
+        ends two sessions' statements at once (a deadlock victim's abort frees the
+        other), Postgres may report them in either order, and that order is not an
+        outcome."""
+        if event == "example" or event.startswith("rule "):
+            self._flush()
+        self._step_events.append(event)
+
+    def _flush(self) -> None:
+        for event in sorted(self._step_events):
+            self.trail.update(event.encode() + b"\n")
+        self.trail.update(b"--\n")
+        self._step_events.clear()
+
+    def trail_digest(self) -> str:
+        """The trail so far (the current step included)."""
+        self._flush()
+        return str(self.trail.hexdigest())
 
     def report(self) -> str:
         lines = [f"{self.examples} examples, {self.steps} checked steps"]
@@ -85,7 +113,30 @@ class Coverage:
             lines.append(f"  rule {name:<28} {self.skipped[name]:>6} skipped (unsupported)")
         for name, held in sorted(self.preconditions.items()):
             lines.append(f"  precondition {name:<20} held {held[True]}/{held[True] + held[False]}")
+        lines += self.contention()
         return "\n".join(lines)
+
+    def contention(self) -> list[str]:
+        """For interleaved machines: how much the sessions fought (docs/concurrency.md)."""
+        counts = self.outcomes
+        committed = counts["transaction committed"]
+        aborted = counts["transaction aborted"]
+        if not committed + aborted:
+            return []
+        by_state = ", ".join(
+            f"{key.removeprefix('abort ')} {counts[key]}"
+            for key in sorted(counts)
+            if key.startswith("abort ")
+        )
+        blocked = counts["statement blocked"]
+        per_1000 = 1000 * blocked / max(self.steps, 1)
+        share = 100 * committed / (committed + aborted)
+        return [
+            f"  contention: transactions committed {committed} ({share:.0f} %), "
+            f"aborted {aborted} ({by_state or 'none by SQLSTATE'})",
+            f"  contention: statements blocked {blocked} ({per_1000:.1f} per 1,000 steps), "
+            f"deadlocks {counts['abort 40P01']}, oracle unknown {counts['oracle unknown']}",
+        ]
 
 
 @attrs.define
@@ -102,6 +153,8 @@ class MachineEnvironment:
     checked: set[str] = attrs.field(factory=set)
     #: When the machine now running started (``run_machine`` sets it).
     started: float = attrs.field(factory=time.perf_counter)
+    #: Where the live status goes (nowhere by default; the pytest plugin sets it).
+    progress: Progress = attrs.field(factory=Progress)
 
     def report(self) -> dict[str, Any]:
         """The JSON report of every machine run in this environment."""
@@ -171,6 +224,8 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.steps: list[Step] = []
         self.coverage = environment.coverage.setdefault(type(self).__name__, Coverage())
         self.coverage.examples += 1
+        self.coverage.follow("example")
+        self.ticked()
         self._cleanup = contextlib.ExitStack()
         self.loop = asyncio.new_event_loop()
         self._cleanup.callback(self.loop.close)
@@ -212,6 +267,20 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     # -- the differential step ---------------------------------------------------------
 
+    def ticked(self) -> None:
+        """A step or an example was counted: let the progress line know."""
+        done = self.coverage
+        failed = done.first_failure_s is not None
+        self.environment.progress.tick(type(self).__name__, done.examples, done.steps, failed)
+
+    def count(self, outcome: str) -> None:
+        """Count an outcome in the coverage report and as a Hypothesis ``event()``, so
+        ``--hypothesis-show-statistics`` shows how often each one happened."""
+        self.coverage.outcomes[outcome] += 1
+        self.coverage.follow(outcome)
+        if hypothesis.currently_in_test_context():
+            hypothesis.event(outcome)
+
     def input(self, data: st.DataObject, name: str, default: st.SearchStrategy[Any]) -> Any:
         """Draw the named input, narrowed when the target declares narrower inputs."""
         return data.draw(self.capabilities.inputs.get(name, default), label=name)
@@ -241,6 +310,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         Returns the model's result, or None when either side failed or the target
         does not support the operation (the rule is then counted as skipped).
         """
+        __tracebackhide__ = True  # pytest: not the user's frame
         row = self.spec.operation(operation)
         rule_name = self.current_rule
         if not self.supports(operation):
@@ -250,6 +320,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         # Coverage is per rule: the rule is the function that called run().
         self.coverage.rules[rule_name] += 1
         self.coverage.steps += 1
+        self.ticked()
         expected: Any = None
         expected_error: OperationError | None = None
         try:
@@ -267,9 +338,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         outcome = (
             f"error {actual_error.sqlstate} {actual_error.kind}" if actual_error else _short(actual)
         )
-        self.coverage.outcomes[
-            f"{operation}: {'error ' + actual_error.kind if actual_error else 'ok'}"
-        ] += 1
+        self.count(f"{operation}: {'error ' + actual_error.kind if actual_error else 'ok'}")
         step = Step(number, 0, operation, args, outcome)
         self.steps.append(step)
         note_step(step.describe())
@@ -298,6 +367,7 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     def check_state(self, step: Step | None = None) -> None:
         """Compare the model's expected state with the database's committed state."""
+        __tracebackhide__ = True  # pytest: not the user's frame
         db = self.read_state()
         problems = self.learn(self.spec.state_opaque(self.model, db))
         model = self.compared(self.spec.expected(self.model, full=True))
@@ -317,6 +387,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         return self.await_(observe(self.spec, self.target, conn or self.conn, full=full))
 
     def fail(self, step: Step | None, detail: str, heading: str = "result differs") -> None:
+        __tracebackhide__ = True  # pytest: not the user's frame
         history = "\n".join(s.describe() for s in self.steps[-30:])
         self.raise_mismatch(step, heading, detail, f"steps (model vs {self.target.name})", history)
 
@@ -324,6 +395,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         self, step: Step | None, heading: str, detail: str, title: str, history: str
     ) -> None:
         """Write the trace, then raise the failure as data (:class:`Mismatch`)."""
+        __tracebackhide__ = True  # pytest: not the user's frame
         from modelcheck._traces import trace as _trace
 
         where = f"after step {step.number}: {step.operation}" if step else "at the start"
@@ -342,7 +414,7 @@ class DifferentialMachine(RuleBasedStateMachine):
             history_title=title,
             history=history,
             trace=None if trace is None else str(trace),
-            replay=f"python -m modelcheck replay {trace}" if trace else replay_hint(),
+            replay=_trace.replay_command(trace) if trace else replay_hint(),
         )
         _trace.store_message(trace, failure.render())
         raise StateMismatch(failure)
@@ -360,10 +432,14 @@ class DifferentialMachine(RuleBasedStateMachine):
         check_rules(cls, machine_spec(cls))
 
         def test(modelcheck_environments: Any) -> None:
+            __tracebackhide__ = True  # pytest: not the user's frame
             run_machine(cls, modelcheck_environments.for_machine(cls))
 
         test.__name__ = f"test_{_snake(cls.__name__)}"
         test.__qualname__ = test.__name__
+        # Hypothesis's pytest plugin then treats it as a Hypothesis test: statistics
+        # for --hypothesis-show-statistics (our event()s), its report section.
+        test.is_hypothesis_test = True  # type: ignore[attr-defined]
         return test
 
 
@@ -373,6 +449,7 @@ def run_machine(
     settings: hypothesis.settings | None = None,
 ) -> None:
     """Run one machine under the environment's seed; record its result for the report."""
+    __tracebackhide__ = True  # pytest: not the user's frame
     name = machine.__name__
     coverage = environment.coverage.setdefault(name, Coverage())
     print(f"\nmodelcheck: {name} on {environment.target.name}, seed={environment.seed}")
@@ -400,9 +477,11 @@ def run_machine(
             steps=coverage.steps,
             rules=dict(coverage.rules),
             outcomes=dict(coverage.outcomes),
+            trail=coverage.trail_digest(),
             preconditions={k: dict(v) for k, v in coverage.preconditions.items()},
         )
         environment.results[name] = result
+        environment.progress.done()
         print(f"{name}: {coverage.report()}")
     skipped = sorted(set(coverage.skipped) - set(coverage.rules))
     if skipped:
@@ -471,7 +550,9 @@ def _err(error: OperationError | None) -> str:
 def _naming(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def rule(self: DifferentialMachine, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True  # pytest: not the user's frame
         outer, self.current_rule = self.current_rule, name
+        self.coverage.follow(f"rule {name}")
         try:
             return function(self, *args, **kwargs)
         finally:

@@ -12,10 +12,13 @@ Fixtures: ``modelcheck_config`` (session), ``modelcheck_server`` (session),
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import attrs
 import hypothesis
 import pytest
 
+from modelcheck import _summary
 from modelcheck._config import ENV_DSN, PROFILES, Config, register_profiles
 from modelcheck._machine_fixtures import (
     SEED_KEY,
@@ -40,6 +43,8 @@ pytest_plugins = ["modelcheck._traces.plugin"]
 __all__ = ["modelcheck_environment", "modelcheck_environments"]
 
 _CONFIG_KEY = pytest.StashKey[Config]()
+#: The Hypothesis profile actually loaded (ours, or an explicit --hypothesis-profile).
+_PROFILE_KEY = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -88,13 +93,19 @@ def pytest_configure(config: pytest.Config) -> None:
     except ModelcheckError as exc:
         # One usage error, before any fixture: no traceback, so no secret in one.
         raise pytest.UsageError(str(exc)) from None
-    config.stash[_CONFIG_KEY] = mc_config
     config.stash[SEED_KEY] = choose_seed(config.getoption("hypothesis_seed", None))
     register_profiles()
-    # An explicit --hypothesis-profile wins unless ours was also given explicitly.
+    # An explicit --hypothesis-profile wins unless ours was also given explicitly; when
+    # it names one of our profiles, the rest of modelcheck follows it too.
     explicit_hypothesis = config.getoption("hypothesis_profile", None)
     if explicit_hypothesis is None or config.getoption("modelcheck_profile") is not None:
         hypothesis.settings.load_profile(mc_config.profile)
+        config.stash[_PROFILE_KEY] = mc_config.profile
+    else:
+        config.stash[_PROFILE_KEY] = explicit_hypothesis
+        if explicit_hypothesis in PROFILES:
+            mc_config = attrs.evolve(mc_config, profile=explicit_hypothesis)
+    config.stash[_CONFIG_KEY] = mc_config
 
 
 def _check_reachable(mc_config: Config) -> None:
@@ -104,6 +115,17 @@ def _check_reachable(mc_config: Config) -> None:
         resolve_target(mc_config.target)
     if mc_config.dsn is not None:
         connect_admin(mc_config.dsn).close()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: a worker is done; keep its machines' coverage lines."""
+    _summary.received(node.config, node)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Every run ends with each machine's coverage table."""
+    _summary.write(terminalreporter, config)
 
 
 def get_config(config: pytest.Config) -> Config:
@@ -131,7 +153,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     seed_text = f"seed={config.stash[SEED_KEY]} (replay with --hypothesis-seed=<seed>)"
     return [
         f"modelcheck: server: {server}",
-        f"modelcheck: hypothesis profile={mc_config.profile} "
+        f"modelcheck: hypothesis profile={config.stash.get(_PROFILE_KEY, mc_config.profile)} "
         f"(max_examples={current.max_examples}, "
         f"stateful_step_count={current.stateful_step_count}), {seed_text}",
     ]

@@ -87,3 +87,44 @@ def test_run_names_the_known_machines_for_an_unknown_one(
     assert "no machine NoSuchMachine" in err
     assert "BranchMachine" in err
     assert "LedgerMachine" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--profile", "ci", "--target", "sqlalchemy", "probe"],
+        ["probe", "--profile", "ci", "--target", "sqlalchemy"],
+        ["--profile", "ci", "probe", "--target", "sqlalchemy"],
+    ],
+)
+def test_global_options_are_accepted_before_or_after_the_subcommand(argv: list[str]) -> None:
+    seen: list[Config] = []
+
+    def run(args: argparse.Namespace, config: Config) -> int:
+        seen.append(config)
+        return 0
+
+    probe = Subcommand(name="probe", help="record the config", configure=lambda p: None, run=run)
+    parsed = build_parser({"probe": probe}).parse_args(argv)
+    assert (parsed.profile, parsed.target) == ("ci", "sqlalchemy")
+
+
+def test_run_accepts_global_options_after_the_subcommand(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    machines = Path(__file__).parents[1] / "machines"
+    argv = ["run", "--profile", "ci", "--machine", "Nope", "--machines-dir", str(machines)]
+    assert main(argv) == 2
+    assert "no machine Nope" in capsys.readouterr().err
+
+
+def test_every_option_of_every_subcommand_has_help() -> None:
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, sub in commands.choices.items()
+        for action in sub._actions
+        if not action.help and not isinstance(action, argparse._HelpAction)
+    ]
+    assert missing == []

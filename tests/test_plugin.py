@@ -175,3 +175,11 @@ def test_strict_markers_are_registered(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("--strict-markers")
     result.assert_outcomes(passed=1)
+
+
+def test_the_header_names_the_profile_hypothesis_loaded(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--hypothesis-profile=ci")
+    result.stdout.fnmatch_lines(
+        ["modelcheck: hypothesis profile=ci (max_examples=120, stateful_step_count=40)*"]
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelcheck._soak import SoakConfig, compare, cpu_hog, run_soak
+from modelcheck._soak import SoakConfig, SoakResult, compare, cpu_hog, run_soak
 
 MACHINES = Path(__file__).parents[1] / "machines"
 
@@ -32,6 +32,17 @@ def test_the_same_outcomes_do_not_diverge_and_others_do() -> None:
     assert "'statement blocked': (2, 3)" in line
     assert compare("s", _report(2), _report(2, steps=41))
     assert compare("s", _report(2), {})  # a machine that did not run at all diverges
+    same_counts_other_order = _report(2)
+    same_counts_other_order["M"]["trail"] = "another order of the same outcomes"  # type: ignore[index]
+    assert compare("s", _report(2), same_counts_other_order)
+
+
+def test_the_coverage_margin_keeps_the_rarest_rule_of_any_run() -> None:
+    result = SoakResult()
+    result.note_rules("M", {"commit": 30, "cancel": 4})
+    result.note_rules("M", {"commit": 2, "cancel": 9})
+    result.note_rules("M", {"commit": 50, "cancel": 50})
+    assert result.rarest == {"M": ("commit", 2)}
 
 
 def test_the_hog_runs_while_open_and_is_gone_after() -> None:

@@ -76,6 +76,7 @@ def run(argv: list[str], cwd: Path, folder: Path) -> subprocess.CompletedProcess
     env = {**os.environ, "PYTHONPATH": f"{folder}{os.pathsep}{REPO}"}
     env.pop("MODELCHECK_TARGET", None)
     env.pop("PYTEST_ADDOPTS", None)
+    env.pop("NOX_CURRENT_SESSION", None)  # the hint differs under nox (tested below)
     return subprocess.run(
         [sys.executable, *argv],
         cwd=cwd,
@@ -293,6 +294,16 @@ def test_an_interleaved_trace_replays_its_transactions(
     assert result.passed, result.report()
     assert result.steps_run == 7
     assert result.exit_code == 0
+
+
+def test_the_replay_hint_is_a_command_that_works_where_it_is_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NOX_CURRENT_SESSION", raising=False)
+    assert _trace.replay_command("t.json") == "python -m modelcheck replay t.json"
+    monkeypatch.setenv("NOX_CURRENT_SESSION", "stateful")
+    assert _trace.replay_command("t.json") == "nox -s reproduce -- t.json"
+    assert _trace.replay_lines(Path("t.json")).endswith("replay: nox -s reproduce -- t.json")
 
 
 # ---------------------------------------------------------------------- end to end

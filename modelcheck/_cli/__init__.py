@@ -6,14 +6,16 @@ Adding a subcommand: create ``modelcheck/_cli/<name>.py`` that defines
 
 ``configure(parser)`` adds its arguments, ``run(args, config) -> int`` does the work.
 Every module of this package is discovered on start, so nothing else needs editing.
-The global options (``--dsn``, ``--pg-bin``, ``--profile``, ``--target``) come first
-and are read once into a :class:`Config`, exactly like the pytest options.
+The global options (``--dsn``, ``--pg-bin``, ``--profile``, ``--target``) are accepted
+before or after the subcommand and read once into a :class:`Config`, exactly like the
+pytest options.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import time
@@ -21,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from modelcheck._config import PROFILES, Config
+from modelcheck._config import ENV_PROFILE, PROFILES, Config
 from modelcheck._postgres.server import EmbeddedServer, ExternalServer, connect_admin, find_postgres
 from modelcheck.errors import ModelcheckError
 
@@ -47,20 +49,48 @@ def _discover() -> dict[str, Subcommand]:
     return dict(sorted(found.items()))
 
 
+#: The options every subcommand shares, with their help text.
+GLOBAL_OPTIONS: dict[str, str] = {
+    "--dsn": "existing server, postgresql://... (env MODELCHECK_DATABASE_URL; default: embedded)",
+    "--pg-bin": "PostgreSQL bin dir for the embedded server (env MODELCHECK_PG_BIN)",
+    "--profile": "Hypothesis profile (env MODELCHECK_PROFILE; default dev)",
+    "--target": "target to check: reference, sqlalchemy, a mutant, or module:attr "
+    "(env MODELCHECK_TARGET)",
+}
+
+
+def _global_options() -> argparse.ArgumentParser:
+    """The shared options as a parent parser. Their default is *suppressed*, so a value
+    given before the subcommand is not overwritten by the sub-parser's default."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("global options (before or after the subcommand)")
+    for flag, text in GLOBAL_OPTIONS.items():
+        choices = sorted(PROFILES) if flag == "--profile" else None
+        group.add_argument(flag, choices=choices, default=argparse.SUPPRESS, help=text)
+    return parent
+
+
+def chosen_profile(args: argparse.Namespace, default: str) -> str:
+    """The profile ``--profile`` or ``MODELCHECK_PROFILE`` chose, else the subcommand's
+    own default (``weekly`` for weekly, ``ci`` for mutants and soak)."""
+    return getattr(args, "profile", None) or os.environ.get(ENV_PROFILE) or default
+
+
 def build_parser(subcommands: dict[str, Subcommand] | None = None) -> argparse.ArgumentParser:
-    """The full parser, with global options and one sub-parser per subcommand."""
+    """The full parser: global options, accepted on either side of the subcommand, and
+    one sub-parser per subcommand."""
     subcommands = _discover() if subcommands is None else subcommands
+    shared = _global_options()
     parser = argparse.ArgumentParser(
         prog="python -m modelcheck",
         description="Model-check PostgreSQL-backed versioning systems with Hypothesis.",
+        parents=[shared],
     )
-    parser.add_argument("--dsn", help="existing server (env MODELCHECK_DATABASE_URL)")
-    parser.add_argument("--pg-bin", help="PostgreSQL bin dir (env MODELCHECK_PG_BIN)")
-    parser.add_argument("--profile", choices=sorted(PROFILES), help="Hypothesis profile")
-    parser.add_argument("--target", help="target to check (env MODELCHECK_TARGET)")
+    # The top level supplies the None defaults; the sub-parsers' suppressed ones leave them.
+    parser.set_defaults(**{flag[2:].replace("-", "_"): None for flag in GLOBAL_OPTIONS})
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in subcommands.values():
-        command.configure(sub.add_parser(command.name, help=command.help))
+        command.configure(sub.add_parser(command.name, help=command.help, parents=[shared]))
     return parser
 
 

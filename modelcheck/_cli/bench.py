@@ -20,10 +20,30 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     defaults = BenchConfig()
     parser.add_argument("--report", type=Path, default=Path(DEFAULT_REPORT), help="JSON path")
-    parser.add_argument("--repeats", type=int, default=defaults.repeats)
-    parser.add_argument("--examples", type=int, default=defaults.machine_examples)
-    parser.add_argument("--steps", type=int, default=defaults.machine_steps)
-    parser.add_argument("--memory-examples", type=int, default=defaults.memory_examples)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=defaults.repeats,
+        help=f"measurements of each figure, for the spread ({defaults.repeats})",
+    )
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=defaults.machine_examples,
+        help=f"examples per machine measurement ({defaults.machine_examples})",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=defaults.machine_steps,
+        help=f"steps per example ({defaults.machine_steps})",
+    )
+    parser.add_argument(
+        "--memory-examples",
+        type=int,
+        default=defaults.memory_examples,
+        help=f"examples of the long run whose RSS growth is reported ({defaults.memory_examples})",
+    )
     parser.add_argument("--machines-dir", type=Path, help="default: the repository's machines/")
     parser.add_argument(
         "--machine",

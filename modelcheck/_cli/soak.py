@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from modelcheck._cli import Subcommand
+from modelcheck._cli import Subcommand, chosen_profile
 from modelcheck._config import Config
 
 
@@ -14,10 +14,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "Run every machine file under fresh seeds until the budget is spent, each seed "
         "twice: quiet, then with a CPU hog on every core. Prints steps checked, "
         "examples, crashes, false alarms (a failure on a correct target) and outcomes "
-        "that differ between the two runs of a seed. Exit 1 on any of those."
+        "that differ between the two runs of a seed. Exit 1 on any of those. The profile is "
+        "ci unless --profile says otherwise."
     )
     parser.add_argument("--duration", default="20m", help="time budget: 60s, 20m, 2h")
-    parser.add_argument("--machines-dir", type=Path, default=Path("machines"))
+    parser.add_argument(
+        "--machines-dir", type=Path, default=Path("machines"), help="default: ./machines"
+    )
     parser.add_argument("--hogs", type=int, help="busy-loop processes (default: one per core)")
     parser.add_argument("--report", type=Path, help="write the JSON result here")
 
@@ -29,7 +32,8 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     soak = SoakConfig(
         duration_s=parse_duration(args.duration),
         machines_dir=args.machines_dir,
-        profile=config.profile,
+        # ci by default: longer examples amortise each pytest start over more steps.
+        profile=chosen_profile(args, "ci"),
         target=config.target,
         report=args.report,
         **({"hogs": args.hogs} if args.hogs is not None else {}),

@@ -48,7 +48,6 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "Run N workers in real parallel against the target, record every call, and "
         "check the history against the model (docs/stress.md)."
     )
-    parser.add_argument("--target", dest="stress_target", help="target (as the global option)")
     parser.add_argument("--workers", type=int, default=32, help="parallel workers (32)")
     parser.add_argument(
         "--duration", type=parse_duration, default=60.0, help="run time, e.g. 60s, 2m (60s)"
@@ -73,7 +72,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
-    target = resolve_target(args.stress_target or config.target)
+    target = resolve_target(config.target)
     counts = args.sweep or [args.workers]
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     if min(counts) < 1 or args.group_size < 1:

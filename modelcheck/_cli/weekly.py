@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from modelcheck._cli import Subcommand
-from modelcheck._config import ENV_PROFILE, Config
+from modelcheck._cli import Subcommand, chosen_profile
+from modelcheck._config import Config
 from modelcheck._weekly import DEFAULT_EXAMPLE_DB, DEFAULT_TRACES
 
 
@@ -20,9 +19,18 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration", default="30m", help="time budget: 60s, 30m, 2h")
     parser.add_argument("--shard", default="1/1", help="this job's share, i/n (default 1/1)")
-    parser.add_argument("--machines-dir", type=Path, default=Path("machines"))
-    parser.add_argument("--traces", type=Path, default=DEFAULT_TRACES)
-    parser.add_argument("--example-db", type=Path, default=DEFAULT_EXAMPLE_DB)
+    parser.add_argument(
+        "--machines-dir", type=Path, default=Path("machines"), help="default: ./machines"
+    )
+    parser.add_argument(
+        "--traces", type=Path, default=DEFAULT_TRACES, help=f"failure traces ({DEFAULT_TRACES})"
+    )
+    parser.add_argument(
+        "--example-db",
+        type=Path,
+        default=DEFAULT_EXAMPLE_DB,
+        help=f"Hypothesis example database, kept between runs ({DEFAULT_EXAMPLE_DB})",
+    )
     parser.add_argument("--report", type=Path, help="write a JSON summary of the runs here")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
@@ -37,7 +45,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         traces=args.traces,
         example_db=args.example_db,
         # The weekly profile unless --profile / MODELCHECK_PROFILE chose another.
-        profile=args.profile or os.environ.get(ENV_PROFILE) or "weekly",
+        profile=chosen_profile(args, "weekly"),
         target=config.target,
         report=args.report,
         pytest_args=tuple(args.pytest_args),

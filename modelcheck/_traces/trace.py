@@ -324,11 +324,23 @@ def record_failure(
     return path
 
 
+def replay_command(path: Path | str) -> str:
+    """The command that replays ``path`` where the failure was printed: under nox the
+    project lives in the session's virtualenv, so ``python -m modelcheck`` would not
+    import; ``nox -s reproduce`` installs it and replays."""
+    if os.environ.get("NOX_CURRENT_SESSION"):
+        return f"nox -s reproduce -- {path}"
+    return f"python -m modelcheck replay {path}"
+
+
 def replay_lines(path: Path | None) -> str:
     """The lines a failure message ends with: where the trace is, how to replay it."""
     if path is None:
         return ""
-    return f"trace: {path}\nreplay: python -m modelcheck replay {path}"
+    return (
+        f"trace: {path} (this file is the reproduction; it replaces @reproduce_failure)\n"
+        f"replay: {replay_command(path)}"
+    )
 
 
 def store_message(path: Path | None, message: str) -> None:

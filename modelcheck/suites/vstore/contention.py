@@ -1,0 +1,88 @@
+"""Contention by design: two sessions take the same two branch locks in opposite orders.
+
+Random interleavings rarely build a lock cycle (a ``ci`` ConcurrencyMachine run saw no
+40P01 at all), so a store's deadlock handling went unexercised. This scenario builds
+one on purpose: session A writes branch X, session B writes Y, A writes Y (and waits
+for B), B writes X. Postgres's deadlock detector must abort exactly one of them with
+40P01, leaving nothing of it behind; the survivor's statement then completes and it
+commits. Which one is the victim must not depend on timing: each waiter runs one
+deadlock check, ``deadlock_timeout`` after its wait began, and a check delayed by a
+starved backend could make A the victim in one run and B in the next. So A's
+transaction waits with ``deadlock_timeout`` at 10 s (``SET LOCAL``): only B's check,
+20 ms into its wait, can find the cycle, and B is the victim every time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import precondition, rule
+
+from modelcheck.interleaving import ISOLATION_LEVELS, InterleavedMachine
+from modelcheck.suites.vstore.rules import DomainMachine
+
+#: Writes that lock the branch they name (reference: ``SELECT ... FOR UPDATE``).
+WRITES = ("commit", "apply_migration", "delete_branch")
+
+
+class ContentionRules(InterleavedMachine, DomainMachine):
+    """Mix into an interleaved machine: a deadlock between two sessions, every run."""
+
+    _cycles = 0
+
+    def _write_args(self, operation: str, branch: str) -> tuple[Any, ...]:
+        self._cycles += 1
+        if operation == "commit":
+            return (branch, f"cycle {self._cycles}")
+        if operation == "apply_migration":
+            table = f"cycle_{self._cycles}"
+            column = {"name": "v", "type": "integer", "nullable": True, "default": None}
+            ops = [{"op": "create_table", "table": table, "columns": [column]}]
+            return (branch, f"{8000 + self._cycles % 1000:04d}_cycle", ops)
+        return (branch,)
+
+    def _two_branches(self, data: st.DataObject) -> list[str]:
+        """Two live branches other than main (created first when missing)."""
+
+        def live() -> list[str]:
+            branches = self.model.branches.items()
+            return sorted(n for n, b in branches if b.status == "active" and n != "main")
+
+        while len(live()) < 2:
+            self._cycles += 1
+            self.run("create_branch", f"cycle-{self._cycles}", "main")
+        return data.draw(st.permutations(live()), label="branches")[:2]
+
+    @precondition(lambda self: self.has_two_idle_sessions())
+    @rule(
+        data=st.data(),
+        level=st.sampled_from(ISOLATION_LEVELS),
+        first=st.sampled_from(WRITES[:2]),
+        second=st.sampled_from(WRITES),
+    )
+    def opposite_lock_orders(
+        self, data: st.DataObject, level: str, first: str, second: str
+    ) -> None:
+        """A writes X, B writes Y, A writes Y (waits), B writes X: a lock cycle."""
+        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        a, b = idle[0], idle[1]
+        x, y = self._two_branches(data)
+        for session, branch in ((a, x), (b, y)):
+            self.current = session.index
+            self._begin(level)
+            self.run(first, *self._write_args(first, branch))
+            if session.txn is None:
+                return  # the write failed and its transaction rolled back: no cycle
+        self.current = a.index
+        self.await_(a.conn.execute(b"SET LOCAL deadlock_timeout = '10s'"))
+        self._record(a.index, "SET LOCAL deadlock_timeout = '10s' (B must be the victim)")
+        self.run(second, *self._write_args(second, y))
+        if a.pending is None:
+            return  # it did not wait (the store took no lock): no cycle to close
+        self.current = b.index
+        self.run(second, *self._write_args(second, x))
+        for session in (a, b):
+            if session.txn is not None and session.pending is None:
+                self.current = session.index
+                self._end(b"COMMIT")
