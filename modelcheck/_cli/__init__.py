@@ -59,14 +59,16 @@ GLOBAL_OPTIONS: dict[str, str] = {
 }
 
 
-def _global_options() -> argparse.ArgumentParser:
-    """The shared options as a parent parser. Their default is *suppressed*, so a value
-    given before the subcommand is not overwritten by the sub-parser's default."""
+def _global_options(default: object) -> argparse.ArgumentParser:
+    """The shared options as a parent parser. The top level's default is None; each
+    sub-parser's is *suppressed*, so a value given before the subcommand is not
+    overwritten when it is absent after it. (Two parents: argparse shares action
+    objects between a parent and its children.)"""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("global options (before or after the subcommand)")
     for flag, text in GLOBAL_OPTIONS.items():
         choices = sorted(PROFILES) if flag == "--profile" else None
-        group.add_argument(flag, choices=choices, default=argparse.SUPPRESS, help=text)
+        group.add_argument(flag, choices=choices, default=default, help=text)
     return parent
 
 
@@ -80,14 +82,12 @@ def build_parser(subcommands: dict[str, Subcommand] | None = None) -> argparse.A
     """The full parser: global options, accepted on either side of the subcommand, and
     one sub-parser per subcommand."""
     subcommands = _discover() if subcommands is None else subcommands
-    shared = _global_options()
     parser = argparse.ArgumentParser(
         prog="python -m modelcheck",
         description="Model-check PostgreSQL-backed versioning systems with Hypothesis.",
-        parents=[shared],
+        parents=[_global_options(None)],
     )
-    # The top level supplies the None defaults; the sub-parsers' suppressed ones leave them.
-    parser.set_defaults(**{flag[2:].replace("-", "_"): None for flag in GLOBAL_OPTIONS})
+    shared = _global_options(argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in subcommands.values():
         command.configure(sub.add_parser(command.name, help=command.help, parents=[shared]))
