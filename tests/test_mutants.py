@@ -79,7 +79,7 @@ def settings(examples: int, steps: int) -> hypothesis.settings:
 
 def test_catalogue_is_large_and_spread_over_every_bug_class() -> None:
     names = [info.name for info in CATALOGUE]
-    assert len(names) >= 15
+    assert len(names) >= 40
     assert len(set(names)) == len(names)
     assert all(name.startswith("mutant-") for name in names)
     assert {info.bug_class for info in CATALOGUE} == set(BUG_CLASSES)
@@ -357,3 +357,136 @@ def test_the_runner_kills_a_mutant_passes_the_reference_and_reports(
     assert "| mutant-main-deletable | deletes | killed | branches |" in md_path.read_text()
     assert render_table(outcomes).count("\n") == 3
     assert summary(outcomes)["worst_shrunk_steps"] == 1
+
+
+# ------------------------------------------------------- invalid runs are never passes
+
+
+def _scratch(tmp_path: Path, result: dict[str, Any] | None, name: str = "run") -> Path:
+    """A scratch directory as a finished run leaves it: a report holding ``result``."""
+    scratch = tmp_path / name
+    scratch.mkdir()
+    (scratch / "pytest.log").write_text("the log tail\n")
+    if result is not None:
+        report = {"machines": {"BranchMachine": result}}
+        (scratch / "report.json").write_text(json.dumps(report))
+    return scratch
+
+
+_MISMATCH = {"step_count": 2, "trace": "traces/t.json"}
+_ATTEMPTS: list[tuple[str, dict[str, Any] | None, int, str]] = [
+    # name, machine result in the report (None: no report), pytest exit, verdict
+    ("pass", {"outcome": "passed"}, 0, "passed"),
+    ("kill", {"outcome": "failed", "failure": "f", "mismatch": _MISMATCH}, 1, "failed"),
+    (
+        "coverage",
+        {"outcome": "failed", "error": "CoverageError", "failure": "rules that never ran"},
+        1,
+        "invalid",
+    ),
+    ("crash", {"outcome": "failed", "error": "KeyError", "failure": "'x'"}, 1, "invalid"),
+    ("no report", None, 1, "invalid"),
+    ("pytest crashed", {"outcome": "passed"}, 3, "invalid"),
+    ("mismatch but exit 0", {"outcome": "failed", "mismatch": _MISMATCH}, 0, "invalid"),
+    ("not run", {"outcome": "not run"}, 0, "invalid"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "result", "returncode", "verdict"), _ATTEMPTS, ids=[a[0] for a in _ATTEMPTS]
+)
+def test_only_a_pass_or_a_mismatch_is_a_valid_attempt(
+    tmp_path: Path, name: str, result: dict[str, Any] | None, returncode: int, verdict: str
+) -> None:
+    from modelcheck.suites.vstore.mutants.runner import read_attempt
+
+    attempt = read_attempt(_scratch(tmp_path, result), "branches", 1.0, returncode)
+    assert attempt.verdict == verdict, attempt
+    if verdict == "failed":
+        assert attempt.shrunk_steps == 2
+        assert attempt.trace == str(tmp_path / "run" / "traces/t.json")
+    if verdict == "invalid":
+        assert attempt.error
+
+
+def test_a_report_with_no_machine_is_invalid(tmp_path: Path) -> None:
+    from modelcheck.suites.vstore.mutants.runner import read_attempt
+
+    scratch = tmp_path / "empty"
+    scratch.mkdir()
+    (scratch / "report.json").write_text(json.dumps({"machines": {}}))
+    assert read_attempt(scratch, "branches", 1.0, 0).verdict == "invalid"
+
+
+def _fake_runs(monkeypatch: pytest.MonkeyPatch, verdicts: dict[str, str]) -> list[tuple[str, str]]:
+    """Replace the subprocess runs: machine -> verdict; returns the runs asked for."""
+    from modelcheck.suites.vstore.mutants import runner
+
+    calls: list[tuple[str, str]] = []
+
+    def fake(target: str, machine: str, config: RunConfig) -> runner.Attempt:
+        calls.append((target, machine))
+        verdict: Any = verdicts[machine]
+        error = "CoverageError" if verdict == "invalid" else None
+        return runner.Attempt(machine, verdict, 1.0, error=error, failure="f")
+
+    monkeypatch.setattr(runner, "run_machine_file", fake)
+    return calls
+
+
+def test_a_mutant_whose_runs_are_invalid_is_invalid_not_survived(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from modelcheck.suites.vstore.mutants import runner
+
+    info = find("mutant-hash-case-folds")  # killers: migrations, combined
+    config = RunConfig(work_dir=tmp_path)
+    _fake_runs(monkeypatch, {"migrations": "invalid", "combined": "passed"})
+    outcome = runner.run_mutant(info, config)
+    assert outcome.verdict == "invalid"
+    assert outcome.machine == "migrations"
+    assert outcome.failure == "CoverageError"
+    stats = summary([outcome])
+    assert stats["invalid"] == [info.name]
+    assert stats["survived"] == []
+    assert stats["killed"] == 0
+
+    calls = _fake_runs(monkeypatch, {"migrations": "invalid", "combined": "failed"})
+    assert runner.run_mutant(info, config).verdict == "killed"
+    assert calls == [(info.name, "migrations"), (info.name, "combined")]
+
+    _fake_runs(monkeypatch, {"migrations": "passed", "combined": "passed"})
+    assert runner.run_mutant(info, config).verdict == "survived"
+
+
+def test_a_reference_run_that_is_invalid_is_not_passed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from modelcheck.suites.vstore.mutants import runner
+
+    config = RunConfig(work_dir=tmp_path)
+    _fake_runs(monkeypatch, {"branches": "passed", "commits": "invalid", "merges": "passed"})
+    reference = runner.run_reference(config, machines=("branches", "commits", "merges"))
+    assert reference.verdict == "invalid"
+    assert reference.machine == "commits"
+    assert summary([reference])["reference"] == "invalid"
+
+    _fake_runs(monkeypatch, {"branches": "invalid", "commits": "failed", "merges": "passed"})
+    reference = runner.run_reference(config, machines=("branches", "commits", "merges"))
+    assert reference.verdict == "failed"  # a false alarm outranks an invalid run
+    assert reference.machine == "commits"
+
+
+def test_a_timed_out_run_is_invalid(tmp_path: Path) -> None:
+    from modelcheck.suites.vstore.mutants import runner
+
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    (machines / "test_branches.py").write_text(
+        "import time\n\ndef test_slow():\n    time.sleep(60)\n"
+    )
+    config = RunConfig(machines_dir=machines, work_dir=tmp_path / "work", timeout_s=0.5)
+    attempt = runner.run_machine_file("reference", "branches", config)
+    assert attempt.verdict == "invalid"
+    assert attempt.error is not None
+    assert attempt.error.startswith("timeout")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from modelcheck._cli import Subcommand
-from modelcheck._config import ENV_PROFILE, Config
+from modelcheck._cli import Subcommand, chosen_profile
+from modelcheck._config import Config
 from modelcheck.suites.vstore.mutants.runner import DEFAULT_REPORT
 
 
@@ -15,8 +14,11 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Run the machines against every mutant of the reference target (each against "
         "the machines expected to kill it; the first failure kills it) and the correct "
-        "reference (every machine must pass). Prints a table and writes a JSON report "
-        "plus a Markdown table next to it. The profile defaults to ci."
+        "reference (every machine must pass). A run that ends in neither a pass nor a "
+        "mismatch (CoverageError, crash, timeout) is reported as invalid, never as a pass "
+        "or a survival. Prints a table and writes a JSON report plus a Markdown table "
+        "next to it. The profile defaults to ci; the exit status is 0 only when every "
+        "mutant was killed and the reference passed."
     )
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument(
@@ -63,7 +65,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         print(f"error: {exc.args[0]}")
         return 2
     # A bare `mutants` run means the ci profile unless one was asked for explicitly.
-    profile = args.profile or os.environ.get(ENV_PROFILE) or "ci"
+    profile = chosen_profile(args, "ci")
     run_config = RunConfig(
         profile=profile,
         seed=args.seed,
@@ -88,8 +90,10 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     json_path, md_path = write_report(outcomes, args.report, run_config)
     print(render_table(outcomes))
     stats = summary(outcomes)
+    invalid = stats["invalid"]
     print(
-        f"{stats['killed']}/{stats['mutants']} killed; reference {stats['reference']}; "
+        f"{stats['killed']}/{stats['mutants']} killed; invalid {len(invalid)}"
+        f"{' (' + ', '.join(invalid) + ')' if invalid else ''}; reference {stats['reference']}; "
         f"report: {json_path} and {md_path}"
     )
     ok = stats["killed"] == stats["mutants"] and stats["reference"] in (None, "passed")

@@ -59,22 +59,37 @@ class CreateBranchRules(DomainMachine):
         target=DomainMachine.branches,
         name=strategies.branch_names(),
         source=DomainMachine.branches,
+        data=st.data(),
     )
-    def create_branch(self, name: str, source: str) -> Any:
+    def create_branch(self, name: str, source: str, data: st.DataObject) -> Any:
+        """Sometimes the new name is a look-alike of a taken one (another case, width or
+        Unicode form): another name, so the create must succeed."""
+        taken = sorted(self.model.branches)
+        if _sometimes(data):
+            name = data.draw(strategies.look_up(data.draw(st.sampled_from(taken))), label="name")
+        if _sometimes(data):
+            source = data.draw(strategies.look_up(source), label="source")
         return _created(self.run("create_branch", name, source), name)
 
 
-class BranchRules(CreateBranchRules):
-    @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()))
-    def delete_branch(self, name: str) -> None:
-        self.run("delete_branch", name)
+def _sometimes(data: st.DataObject) -> bool:
+    """True about one time in four; shrinks to False."""
+    return data.draw(st.integers(0, 3), label="sometimes") == 3
 
-    @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()))
-    def log(self, name: str) -> None:
-        self.run("log", name)
+
+class BranchRules(CreateBranchRules):
+    @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()), data=st.data())
+    def delete_branch(self, name: str, data: st.DataObject) -> None:
+        self.run("delete_branch", data.draw(strategies.look_up(name), label="key"))
+
+    @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()), data=st.data())
+    def log(self, name: str, data: st.DataObject) -> None:
+        self.run("log", data.draw(strategies.look_up(name), label="key"))
 
     @rule(data=st.data())
     def resolve(self, data: st.DataObject) -> None:
+        """By pk, id or identifier; an identifier sometimes as a look-alike, a pk or id
+        sometimes as text (text is always an identifier: a branch may be named '42')."""
         kind: Kind = data.draw(st.sampled_from(("branch", "commit", "migration")))
         keys: list[Any] = [uuid.UUID(int=7), "no such thing", 10**12]
         for identifier in self.model.entities(kind):
@@ -84,6 +99,10 @@ class BranchRules(CreateBranchRules):
                 self.model.id_of(kind, identifier),
             ]
         key = data.draw(st.sampled_from([k for k in keys if k is not None]))
+        if isinstance(key, str):
+            key = data.draw(strategies.look_up(key), label="key")
+        elif _sometimes(data):
+            key = str(key)
         self.run("resolve", kind, key)
 
     @rule()
@@ -96,8 +115,11 @@ class CommitRules(DomainMachine):
         target=DomainMachine.commits,
         branch=st.one_of(DomainMachine.branches, strategies.branch_names()),
         message=strategies.messages(),
+        data=st.data(),
     )
-    def commit(self, branch: str, message: str) -> Any:
+    def commit(self, branch: str, message: str, data: st.DataObject) -> Any:
+        if _sometimes(data):  # rarely: most commits should land, so runs go deep
+            branch = data.draw(strategies.look_up(branch), label="key")
         result = self.run("commit", branch, message)
         return _created(result, result.identifier if result else None)
 
@@ -115,18 +137,26 @@ class MigrationRules(DomainMachine):
 
     @rule(identifier=DomainMachine.migrations, branch=DomainMachine.branches, data=st.data())
     def reapply_migration(self, identifier: str, branch: str, data: st.DataObject) -> None:
-        """Apply a used identifier again: same operations, or changed ones."""
+        """Apply a used identifier again: the same operations, nearly the same ones
+        (reordered, repeated, another case), or new ones."""
         # Under concurrency the bundle may hold an identifier whose transaction rolled back.
         known = self.model.migrations.get(identifier)
-        changed = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
-        same = known is not None and data.draw(st.booleans(), label="same")
-        operations = known.operations if same and known is not None else changed
+        how = data.draw(st.sampled_from(("same", "variant", "changed")), label="how")
+        if known is not None and how == "same":
+            operations = known.operations
+        elif known is not None and how == "variant":
+            operations = data.draw(strategies.operations_variant(known.operations), label="ops")
+        else:
+            operations = data.draw(strategies.operations(self.tree_of(branch)), label="operations")
         self.run("apply_migration", branch, identifier, operations)
 
     @precondition(lambda self: self.has_applied_migration())
-    @rule(identifier=st.one_of(DomainMachine.migrations, strategies.migration_identifiers()))
-    def rollback_migration(self, identifier: str) -> None:
-        self.run("rollback_migration", identifier)
+    @rule(
+        identifier=st.one_of(DomainMachine.migrations, strategies.migration_identifiers()),
+        data=st.data(),
+    )
+    def rollback_migration(self, identifier: str, data: st.DataObject) -> None:
+        self.run("rollback_migration", data.draw(strategies.look_up(identifier), label="key"))
 
     @precondition(lambda self: self.has_applied_migration())
     @rule(data=st.data())
@@ -225,9 +255,142 @@ class FocusedRules(DomainMachine):
             self.run("merge", source, branch)
 
 
+#: The operations :meth:`ScenarioRules.apply_and_undo` applies to a fresh fixture
+#: table ``t`` (columns ``c integer DEFAULT 7``, ``d text``; index ``t_idx`` on
+#: ``(d, c)``) and then rolls back: every kind of inverse docs/domain.md lists.
+UNDO_KINDS: tuple[str, ...] = (
+    "drop_column",
+    "drop_table",
+    "drop_index",
+    "rename_column",
+    "alter_column_type",
+    "add_column",
+    "create_index",
+    "create_table",
+    "insert_rows",
+)
+
+
+def undo_operation(kind: str, table: str, index: str) -> dict[str, Any]:
+    """The one operation of kind ``kind`` on the fixture ``table`` and its ``index``."""
+    operations: dict[str, dict[str, Any]] = {
+        "drop_column": {"op": "drop_column", "table": table, "column": "c"},
+        "drop_table": {"op": "drop_table", "table": table},
+        "drop_index": {"op": "drop_index", "index": index},
+        "rename_column": {"op": "rename_column", "table": table, "column": "d", "new_name": "D e"},
+        "alter_column_type": {
+            "op": "alter_column_type",
+            "table": table,
+            "column": "d",
+            "type": "character varying(5)",
+        },
+        "add_column": {
+            "op": "add_column",
+            "table": table,
+            "column": {"name": "e", "type": "integer", "nullable": False, "default": "1"},
+        },
+        "create_index": {
+            "op": "create_index",
+            "index": f"{index}2",
+            "table": table,
+            "columns": ["c"],
+            "unique": True,
+        },
+        "create_table": {
+            "op": "create_table",
+            "table": f"{table}_2",
+            "columns": [{"name": "x", "type": "bigint", "nullable": True, "default": None}],
+        },
+        "insert_rows": {"op": "insert_rows", "table": table, "rows": [["1", "a"], [None, None]]},
+    }
+    return operations[kind]
+
+
 class ScenarioRules(FocusedRules):
-    """Short multi-step scenarios that random single steps reach too rarely: undo a drop
-    of a column that has a default; change one column's type on two diverged branches."""
+    """Short multi-step scenarios that random single steps reach too rarely: every undo
+    path (apply one operation, roll it back; delete a branch that has tables; remove an
+    object on a branch and merge it back); change one column's type on two diverged
+    branches."""
+
+    def _identifier(self, word: str) -> str:
+        self._fresh_migrations += 1
+        return f"{9000 + self._fresh_migrations % 1000:04d}_{word}"
+
+    def _fixture(self, branch: str) -> tuple[str, str] | None:
+        """A fresh table with a default, a nullable column, a row and an index whose
+        columns are not in name order, on ``branch``; its (table, index) or None."""
+        self._fresh_migrations += 1
+        table = f"scenario_{self._fresh_migrations}"
+        index = f"{table}_idx"
+        columns = [
+            {"name": "c", "type": "integer", "nullable": True, "default": "7"},
+            {"name": "d", "type": "text", "nullable": True, "default": None},
+        ]
+        operations = [
+            {"op": "create_table", "table": table, "columns": columns},
+            {"op": "insert_rows", "table": table, "rows": [["1", "one"]]},
+            {
+                "op": "create_index",
+                "index": index,
+                "table": table,
+                "columns": ["d", "c"],
+                "unique": False,
+            },
+        ]
+        applied = self.run("apply_migration", branch, self._identifier("fixture"), operations)
+        return None if applied is None else (table, index)
+
+    @rule(data=st.data(), kind=st.sampled_from(UNDO_KINDS))
+    def apply_and_undo(self, data: st.DataObject, kind: str) -> None:
+        """Apply one operation to a fresh fixture, then roll it back: the tree is the
+        fixture again (rows stay as the inverse left them)."""
+        branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
+        fixture = self._fixture(branch)
+        if fixture is None:
+            return
+        identifier = self._identifier("undo")
+        if self.run("apply_migration", branch, identifier, [undo_operation(kind, *fixture)]):
+            self.run("rollback_migration", identifier)
+
+    @rule(data=st.data())
+    def delete_with_tree(self, data: st.DataObject) -> None:
+        """Delete a fresh branch whose tree has a table and an index: the tree goes."""
+        source = data.draw(st.sampled_from(self.active_branches()), label="source")
+        self._fresh_branches += 1
+        name = f"doomed-{self._fresh_branches}"
+        if self.run("create_branch", name, source) is None:
+            return
+        if self._fixture(name) is not None:
+            self.run("delete_branch", name)
+
+    @rule(
+        data=st.data(),
+        removed=st.sampled_from(("drop_index", "drop_table", "drop_column")),
+        diverge=st.booleans(),
+    )
+    def remove_and_merge(self, data: st.DataObject, removed: str, diverge: bool) -> None:
+        """On a new branch, remove an object a committed fixture has, commit, merge the
+        branch back (a fast-forward, or three-way when the target moved on too)."""
+        branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
+        fixture = self._fixture(branch)
+        if fixture is None or self.run("commit", branch, "fixture") is None:
+            return
+        self._fresh_branches += 1
+        other = f"remover-{self._fresh_branches}"
+        if self.run("create_branch", other, branch) is None:
+            return
+        self.run(
+            "apply_migration",
+            other,
+            self._identifier("remove"),
+            [undo_operation(removed, *fixture)],
+        )
+        self.run("commit", other, "remove")
+        if diverge:
+            extra = undo_operation("create_table", *fixture)
+            self.run("apply_migration", branch, self._identifier("extra"), [extra])
+            self.run("commit", branch, "extra")
+        self.run("merge", other, branch)
 
     def _live_column(self, data: st.DataObject, with_default: bool) -> tuple[str, str, str]:
         """A (branch, table, column) drawn from the model, or a fresh one made first."""
@@ -336,14 +499,25 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
     @precondition(lambda self: self.has_two_idle_sessions())
     @rule(
         data=st.data(),
-        operation=st.sampled_from(("delete_branch", "create_branch", "commit", "apply_migration")),
+        operation=st.sampled_from(
+            (
+                "delete_branch",
+                "create_branch",
+                "commit",
+                "apply_migration",
+                "rollback_migration",
+                "migrate_branch",
+            )
+        ),
         level=st.sampled_from(("read committed", "repeatable read", "serializable")),
     )
     def same_key_race(self, data: st.DataObject, operation: str, level: str) -> None:
         """Two connections run the same write on the same key at once: the second
         must wait for the first's transaction, then see its effect (a second delete
         fails, a second create of one name fails, a second commit builds on the
-        first, a reused migration identifier is refused)."""
+        first, a reused migration identifier is refused, a second rollback of one
+        migration is migration_not_applied, a second migration of one branch sees
+        the first's tree)."""
         idle = [s for s in self.sessions if s.txn is None and s.pending is None]
         first, second = idle[0], idle[1]
         live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
@@ -372,14 +546,32 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
                     }
                 ],
             ),
+            "rollback_migration": (identifier,),
+            "migrate_branch": (),
         }[operation]
         self.current = first.index
+        calls = [(operation, args), (operation, args)]
+        if operation == "rollback_migration":
+            # The migration both roll back, applied and committed first (autocommit).
+            created = self.run("apply_migration", branch, identifier, self._race_table())
+            if created is None or first.pending is not None:
+                return
+        elif operation == "migrate_branch":
+            calls = [
+                ("apply_migration", (branch, identifier, self._race_table())),
+                ("apply_migration", (branch, f"{identifier}_b", self._race_table("_b"))),
+            ]
         self._begin(level)
-        self.run(operation, *args)
+        self.run(calls[0][0], *calls[0][1])
         if first.txn is None:
             return  # the first write failed and rolled back: no race to run
         self.current = second.index
-        self.run(operation, *args)
+        self.run(calls[1][0], *calls[1][1])
         if first.pending is None and first.txn is not None:
             self.current = first.index
             self._end(b"COMMIT")
+
+    def _race_table(self, suffix: str = "") -> list[dict[str, Any]]:
+        """A migration creating this race's own table (suffix: a second one)."""
+        column = {"name": "v", "type": "integer", "nullable": True, "default": None}
+        return [{"op": "create_table", "table": f"race_{self._races}{suffix}", "columns": [column]}]

@@ -5,15 +5,23 @@ happen often, mixed with generated text: quotes, spaces, dots, Unicode, mixed ca
 reserved words and 63/64-byte edge lengths. Migration operations are drawn against the
 branch's current tree so most succeed and the machine goes deep, while a fraction
 target missing objects, bad values and casts that really fail.
+
+At the edges (built by :mod:`modelcheck.edges`): names and messages one unit either
+side of their limits (63 bytes, 4096 characters) made of multi-byte characters,
+combining marks and whitespace; look-up keys that are a case, width, Unicode-form or
+whitespace variant of an existing key (:func:`look_up`), which the spec says name
+nothing (docs/domain.md, "Names are exact"); re-applied operations that differ from
+the applied ones only in order, repetition or case (:func:`operations_variant`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from hypothesis import strategies as st
 
-from modelcheck.suites.vstore.domain import ddl, values
+from modelcheck import edges
+from modelcheck.suites.vstore.domain import ddl, validation, values
 from modelcheck.suites.vstore.domain.errors import DomainError
 from modelcheck.suites.vstore.domain.tree import Tree
 from modelcheck.suites.vstore.domain.types import parse_type
@@ -34,24 +42,48 @@ HOSTILE_NAMES = (
     "é" * 31 + "x",  # 63 bytes
 )
 TOO_LONG = ("y" * 64, "é" * 32)  # 64 bytes: name_too_long
+#: Names of 62, 63 and 64 bytes (the limit is 63 bytes, not characters), some of
+#: spaces only, some wrapped in whitespace, some ending in a character that straddles
+#: the limit; a name of spaces is a name (only '' is empty).
+NAME_EDGES: Final = (
+    *edges.around_limit(validation.MAX_NAME_BYTES, "bytes"),
+    " ",
+    "\t",
+    "\u3000",
+    "\u200b",
+)
+#: Messages of 4095, 4096 and 4097 characters (not bytes), wrapped in whitespace or
+#: made of multi-byte characters and combining marks.
+MESSAGE_EDGES: Final = tuple(edges.around_limit(validation.MAX_MESSAGE_CHARS, "chars"))
 
 
 def branch_names() -> st.SearchStrategy[str]:
-    """Branch names: mostly valid and often colliding, sometimes empty, too long or NUL."""
+    """Branch names: mostly valid and often colliding, sometimes empty, too long or NUL,
+    sometimes one byte either side of the limit."""
     return st.one_of(
         st.sampled_from(HOSTILE_NAMES),
         st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12),
         st.sampled_from(("", *TOO_LONG, "nul\x00byte")),
+        st.sampled_from(NAME_EDGES),
     )
 
 
 def messages() -> st.SearchStrategy[str]:
-    """Commit messages: any storable text, emoji, spaces; sometimes NUL or over 4096."""
+    """Commit messages: any storable text, emoji, spaces; sometimes NUL or over 4096,
+    sometimes one character either side of the limit."""
     return st.one_of(
         st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40),
         st.sampled_from(("", "  padded  ", "emoji 🎉✨", "multi\nline\r\n", "\t")),
         st.sampled_from(("a" * 4096, "b" * 4097, "nul\x00inside")),
+        st.sampled_from(MESSAGE_EDGES),
     )
+
+
+def look_up(key: str) -> st.SearchStrategy[str]:
+    """The key a look-up rule sends: ``key`` three times in four, else a variant of it
+    (another case, width, Unicode form, whitespace, a confusable letter). The spec
+    compares keys byte for byte, so a variant names another entity or none."""
+    return edges.look_up(key, exact_weight=3)
 
 
 _OBJECT_NAMES = ("users", "Users", "order", "a.b", 'q"t', "ñame", "t" * 63)
@@ -66,7 +98,29 @@ def migration_identifiers() -> st.SearchStrategy[str]:
         st.integers(0, 30),
         st.sampled_from(("add_users", "drop_email", "alter", "index", "seed")),
     )
-    return st.one_of(valid, st.sampled_from(("", "1_bad", "0001_Upper", "0001_" + "x" * 60)))
+    return st.one_of(
+        valid,
+        st.sampled_from(("", "1_bad", "0001_Upper", "0001_" + "x" * 60)),
+        st.sampled_from(IDENTIFIER_EDGES),
+    )
+
+
+#: Identifiers at the edges of ``^[0-9]{4}_[a-z][a-z0-9_]*$`` and 63 bytes: trailing
+#: whitespace or newline (``$`` is the end of the text), fullwidth digits, a confusable
+#: letter, 63 and 64 bytes (a multi-byte last character is name_too_long at 64 bytes,
+#: invalid_name at 63).
+IDENTIFIER_EDGES: Final = (
+    "0001_add_users ",
+    " 0001_add_users",
+    "0001_add_users\n",
+    "0001_ADD_USERS",
+    "\uff10\uff10\uff10\uff11_add_users",
+    "0001_\u0430dd_users"  # a Cyrillic a,
+    "0001_" + "x" * 58,
+    "0001_" + "x" * 59,
+    "0001_" + "x" * 56 + "é",
+    "0001_" + "x" * 57 + "é",
+)
 
 
 def _column_spec(draw: st.DrawFn, name: str | None = None) -> dict[str, Any]:
@@ -212,3 +266,38 @@ _MALFORMED: tuple[dict[str, Any], ...] = (
     {"op": "drop_table", "table": ""},
     {"op": "drop_table", "table": "z" * 64},
 )
+
+
+@st.composite
+def operations_variant(draw: st.DrawFn, applied: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``applied`` changed only a little: reordered, one operation repeated, a create's
+    columns reversed, a table name in another case, an index's uniqueness flipped. The
+    checksum covers the exact operations, so any of these is ``checksum_mismatch``
+    unless the text comes out the same (then ``migration_exists``)."""
+    ops = [dict(op) for op in applied]
+    kinds = ["repeat", "case", "unique"]
+    if len(ops) > 1:
+        kinds += ["reverse", "reverse", "rotate"]
+    if any(op.get("op") == "create_table" and len(op.get("columns", ())) > 1 for op in ops):
+        kinds.append("columns")
+    kind = draw(st.sampled_from(kinds), label="variant")
+    if kind == "reverse":
+        return ops[::-1]
+    if kind == "rotate":
+        return ops[1:] + ops[:1]
+    if kind == "repeat":
+        return [*ops, ops[-1]]
+    if kind == "columns":
+        for op in ops:
+            if op.get("op") == "create_table" and len(op["columns"]) > 1:
+                op["columns"] = op["columns"][::-1]
+                break
+        return ops
+    for op in ops:
+        if kind == "case" and isinstance(op.get("table"), str):
+            op["table"] = op["table"].swapcase()
+            return ops
+        if kind == "unique" and isinstance(op.get("unique"), bool):
+            op["unique"] = not op["unique"]
+            return ops
+    return [*ops, ops[-1]]

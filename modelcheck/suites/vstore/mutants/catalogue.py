@@ -41,6 +41,8 @@ BUG_CLASSES: Final = (
     "semantic versions",
     "schema hashing",
     "names and messages",
+    "look-ups",
+    "limits",
     "migrations",
     "merges",
     "deletes",
@@ -206,6 +208,27 @@ class MigrationIdentifierReused(Mutant):
     )
 
 
+class CommitPkMaxPlusOne(Mutant):
+    name = "mutant-commit-pk-max-plus-one"
+    bug_class = "trinity ids"
+    description = (
+        "a new commit's pk is max(pk)+1 instead of the identity: a pk a rolled-back "
+        "transaction returned is handed out again, concurrent committers collide"
+    )
+    killers = ("concurrency",)
+    mutation = Mutation(
+        "50_commits.sql",
+        "add_commit",
+        "INSERT INTO vstore.commits (identifier, branch_pk, message, schema_hash, version, tree)"
+        "\n    VALUES (vstore.commit_identifier(",
+        "INSERT INTO vstore.commits (pk, identifier, branch_pk, message, schema_hash, version,"
+        " tree)\n"
+        "    OVERRIDING SYSTEM VALUE\n"
+        "    VALUES ((SELECT coalesce(max(x.pk), 0) + 1 FROM vstore.commits x),\n"
+        "            vstore.commit_identifier(",
+    )
+
+
 # -------------------------------------------------------------- semantic versions
 
 
@@ -300,6 +323,19 @@ class HashIgnoresPlainIndexes(Mutant):
     )
 
 
+class HashSortsIndexColumns(Mutant):
+    name = "mutant-hash-sorts-index-columns"
+    bug_class = "schema hashing"
+    description = "the schema hash lists an index's columns by name, not key order: (d, c) = (c, d)"
+    killers = ("migrations", "combined")
+    mutation = Mutation(
+        "10_canonical.sql",
+        "tree_canonical_text",
+        "string_agg(vstore.f(ka.attname::text), ',' ORDER BY k.n)",
+        "string_agg(vstore.f(ka.attname::text), ',' ORDER BY ka.attname)",
+    )
+
+
 # ------------------------------------------------------------- names and messages
 
 
@@ -339,6 +375,150 @@ class BranchNameLowercased(Mutant):
         "create_branch",
         "PERFORM vstore.check_name(name, 'branch name');\n",
         "PERFORM vstore.check_name(name, 'branch name');\n    name := lower(name);\n",
+    )
+
+
+# ------------------------------------------------------------------------ look-ups
+# docs/domain.md: names and identifiers are compared byte for byte. Each mutant below
+# compares them some friendlier way, which the look-up rules' variants expose.
+
+
+class LookupCaseInsensitive(Mutant):
+    name = "mutant-lookup-case-insensitive"
+    bug_class = "look-ups"
+    description = (
+        "branches are looked up case-insensitively (lower(identifier) = lower(name)): "
+        "committing to, deleting or branching from 'FEAT' acts on 'feat'"
+    )
+    killers = ("branches", "commits", "combined")
+    mutation = Mutation(
+        "40_branches.sql",
+        "lock_active_branch",
+        "WHERE identifier = name FOR UPDATE;",
+        "WHERE lower(identifier) = lower(name)\n    ORDER BY pk LIMIT 1 FOR UPDATE;",
+    )
+
+
+class LogNormalisesNfc(Mutant):
+    name = "mutant-log-normalises-nfc"
+    bug_class = "look-ups"
+    description = (
+        "log looks the branch up after Unicode NFC normalisation: the decomposed "
+        "spelling of 'ünï' finds the precomposed branch instead of branch_not_found"
+    )
+    killers = ("branches", "commits", "combined")
+    mutation = Mutation(
+        "80_reads.sql",
+        "log",
+        "WHERE x.identifier = branch;",
+        "WHERE normalize(x.identifier, NFC) = normalize(branch, NFC)\n    ORDER BY x.pk LIMIT 1;",
+    )
+
+
+class ResolveTrimsKey(Mutant):
+    name = "mutant-resolve-trims-key"
+    bug_class = "look-ups"
+    description = "resolve trims the key before an identifier look-up: ' main' finds main"
+    killers = ("branches", "commits", "combined")
+    mutation = Mutation(
+        "80_reads.sql", "resolve", "INTO result USING key;", "INTO result USING btrim(key);"
+    )
+
+
+class BranchExistsNfkc(Mutant):
+    name = "mutant-branch-exists-nfkc"
+    bug_class = "look-ups"
+    description = (
+        "create_branch finds an existing name after NFKC normalisation: fullwidth "
+        "'\uff46\uff45\uff41\uff54' or a decomposed 'ü' is refused with branch_exists, "
+        "though it is another name"
+    )
+    killers = ("branches", "commits", "combined")
+    mutation = Mutation(
+        "40_branches.sql",
+        "create_branch",
+        "IF EXISTS (SELECT FROM vstore.branches WHERE identifier = name) THEN",
+        "IF EXISTS (SELECT FROM vstore.branches\n"
+        "               WHERE normalize(identifier, NFKC) = normalize(name, NFKC)) THEN",
+    )
+
+
+class RollbackLowercasesIdentifier(Mutant):
+    name = "mutant-rollback-lowercases-identifier"
+    bug_class = "look-ups"
+    description = (
+        "rollback_migration lower-cases the identifier it looks up (identifiers are "
+        "lower-case anyway): '0001_ADD' rolls back 0001_add instead of migration_not_found"
+    )
+    killers = ("migrations", "combined")
+    mutation = Mutation(
+        "60_migrations.sql",
+        "rollback_migration",
+        "WHERE x.identifier = rollback_migration.identifier;",
+        "WHERE x.identifier = lower(rollback_migration.identifier);",
+    )
+
+
+# -------------------------------------------------------------------------- limits
+# Names: at most 63 bytes; messages: at most 4096 characters; only '' is empty.
+
+
+class NameLimitInCharacters(Mutant):
+    name = "mutant-name-limit-in-characters"
+    bug_class = "limits"
+    description = "names are limited to 63 characters, not 63 bytes: 'x' * 62 + 'é' passes"
+    killers = ("branches", "commits", "combined")
+    mutation = Mutation(
+        "20_validation.sql",
+        "check_name",
+        "IF octet_length(name) > 63 THEN",
+        "IF char_length(name) > 63 THEN",
+    )
+
+
+class BlankNameRejected(Mutant):
+    name = "mutant-blank-name-rejected"
+    bug_class = "limits"
+    description = (
+        "a name of spaces counts as empty (btrim(name) = ''): invalid_name, though only '' is"
+    )
+    killers = ("branches", "commits", "combined")
+    mutation = Mutation(
+        "20_validation.sql",
+        "check_name",
+        "IF name IS NULL OR name = '' THEN",
+        "IF name IS NULL OR btrim(name) = '' THEN",
+    )
+
+
+class MessageLimitInBytes(Mutant):
+    name = "mutant-message-limit-in-bytes"
+    bug_class = "limits"
+    description = (
+        "commit messages are limited to 4096 bytes, not characters: 4096 'é' are message_too_long"
+    )
+    killers = ("commits", "combined")
+    mutation = Mutation(
+        "20_validation.sql",
+        "check_message",
+        "IF char_length(message) > 4096 THEN",
+        "IF octet_length(message) > 4096 THEN",
+    )
+
+
+class MessageLimitAfterTrim(Mutant):
+    name = "mutant-message-limit-after-trim"
+    bug_class = "limits"
+    description = (
+        "the message limit is checked on the trimmed message (the stored one is not "
+        "trimmed): 4096 characters plus a trailing space pass"
+    )
+    killers = ("commits", "combined")
+    mutation = Mutation(
+        "20_validation.sql",
+        "check_message",
+        "IF char_length(message) > 4096 THEN",
+        "IF char_length(btrim(message)) > 4096 THEN",
     )
 
 
@@ -395,6 +575,82 @@ class ChecksumIgnoresRows(Mutant):
     )
 
 
+class RollbackKeepsTreeHash(Mutant):
+    name = "mutant-rollback-keeps-tree-hash"
+    bug_class = "migrations"
+    description = (
+        "rollback_migration undoes the DDL but leaves the branch's recorded tree and "
+        "tree_hash as they were: the branch looks drifted and cannot commit"
+    )
+    killers = ("migrations", "combined")
+    mutation = Mutation(
+        "60_migrations.sql",
+        "rollback_migration",
+        "    UPDATE vstore.branches x\n"
+        "    SET tree_hash = vstore.tree_hash(b.schema_name),"
+        " tree = vstore.tree_json(b.schema_name)\n"
+        "    WHERE x.pk = b.pk;\n",
+        "",
+    )
+
+
+class RollbackDropTableForgetsIndexes(Mutant):
+    name = "mutant-rollback-drop-table-forgets-indexes"
+    bug_class = "migrations"
+    description = (
+        "the inverse of drop_table re-creates the table with its columns but not its indexes"
+    )
+    killers = ("migrations", "combined")
+    mutation = Mutation(
+        "30_trees.sql",
+        "operation_inverse",
+        "'columns', coalesce(result, '[]')))\n"
+        "            || coalesce((SELECT jsonb_agg(vstore.index_op(key, value)"
+        ' ORDER BY key COLLATE "C")\n'
+        "                         FROM jsonb_each(tree -> 'indexes')"
+        " WHERE value ->> 'table' = t), '[]');",
+        "'columns', coalesce(result, '[]')));",
+    )
+
+
+class RollbackRacesStatus(Mutant):
+    name = "mutant-rollback-checks-before-lock"
+    bug_class = "locking"
+    description = (
+        "rollback_migration checks the migration's status before it waits for the "
+        "branch lock and never re-reads it: two concurrent rollbacks both run the inverse"
+    )
+    killers = ("concurrency",)
+    mutation = Mutation(
+        "60_migrations.sql",
+        "rollback_migration",
+        "    SELECT * INTO STRICT m FROM vstore.migrations x WHERE x.pk = m.pk;\n",
+        "",
+    )
+
+
+class ReapplyComparesAsSets(Mutant):
+    name = "mutant-reapply-compares-as-sets"
+    bug_class = "migrations"
+    description = (
+        "re-applying an identifier compares the operations by jsonb containment both "
+        "ways, not by checksum: reordered or repeated operations are migration_exists, "
+        "not checksum_mismatch"
+    )
+    killers = ("migrations", "combined")
+    mutation = Mutation(
+        "60_migrations.sql",
+        "apply_migration",
+        "        IF existing.checksum IS DISTINCT FROM digest THEN\n"
+        "            PERFORM vstore.raise_error('checksum_mismatch',\n"
+        "                format('migration %s was applied before",
+        "        IF NOT (existing.operations @> operations\n"
+        "                AND operations @> existing.operations) THEN\n"
+        "            PERFORM vstore.raise_error('checksum_mismatch',\n"
+        "                format('migration %s was applied before",
+    )
+
+
 # --------------------------------------------------------------------------- merges
 
 
@@ -444,6 +700,22 @@ class MergeParentsSwapped(Mutant):
         "merge",
         "ARRAY[t_head.pk, s_head.pk]",
         "ARRAY[s_head.pk, t_head.pk]",
+    )
+
+
+class MergeKeepsDroppedIndex(Mutant):
+    name = "mutant-merge-keeps-dropped-index"
+    bug_class = "merges"
+    description = (
+        "moving a tree to the merged one drops only indexes whose definition changed, "
+        "not those the merge removed: an index dropped on the source survives the merge"
+    )
+    killers = ("merges", "combined")
+    mutation = Mutation(
+        "70_merges.sql",
+        "apply_tree",
+        "IF (merged -> 'indexes' -> name) IS DISTINCT FROM def THEN",
+        "IF merged -> 'indexes' ? name AND (merged -> 'indexes' -> name) IS DISTINCT FROM def THEN",
     )
 
 
@@ -530,6 +802,26 @@ class DeleteDropsSchemaSeparately(Mutant):
     )
 
 
+class DeleteLeavesTables(Mutant):
+    name = "mutant-delete-leaves-tables"
+    bug_class = "deletes"
+    description = (
+        "delete_branch drops the working tree without CASCADE and ignores the failure: "
+        "a deleted branch that had tables keeps its schema"
+    )
+    killers = ("combined", "concurrency")
+    mutation = Mutation(
+        "40_branches.sql",
+        "delete_branch",
+        "    EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', b.schema_name);\n",
+        "    BEGIN\n"
+        "        EXECUTE format('DROP SCHEMA IF EXISTS %I', b.schema_name);\n"
+        "    EXCEPTION WHEN dependent_objects_still_exist THEN\n"
+        "        NULL;  -- keep a non-empty tree rather than fail the delete\n"
+        "    END;\n",
+    )
+
+
 DeleteDropsSchemaSeparately.extra_sql = (
     "CREATE EXTENSION IF NOT EXISTS dblink WITH SCHEMA vstore",
     *DeleteDropsSchemaSeparately.extra_sql,
@@ -585,7 +877,9 @@ class MutantInfo:
 MUTANTS: Final[tuple[type[Mutant], ...]] = (
     CommitWithoutLock,
     DeleteWithoutWait,
+    RollbackRacesStatus,
     BranchPkMaxPlusOne,
+    CommitPkMaxPlusOne,
     BranchIdChangesOnCommit,
     MigrationIdentifierReused,
     TypeChangeNotMajor,
@@ -595,19 +889,34 @@ MUTANTS: Final[tuple[type[Mutant], ...]] = (
     HashIgnoresDefaults,
     HashCaseFolds,
     HashIgnoresPlainIndexes,
+    HashSortsIndexColumns,
     MessageTrimmed,
     MessageTruncated,
     BranchNameLowercased,
+    LookupCaseInsensitive,
+    LogNormalisesNfc,
+    ResolveTrimsKey,
+    BranchExistsNfkc,
+    RollbackLowercasesIdentifier,
+    NameLimitInCharacters,
+    BlankNameRejected,
+    MessageLimitInBytes,
+    MessageLimitAfterTrim,
     MigrationNotAtomic,
     CommitBeforeDriftCheck,
     RollbackForgetsDefault,
+    RollbackKeepsTreeHash,
+    RollbackDropTableForgetsIndexes,
     ChecksumIgnoresRows,
+    ReapplyComparesAsSets,
     MergeMissesTypeConflict,
     FastForwardNotAncestor,
     MergeParentsSwapped,
+    MergeKeepsDroppedIndex,
     DeletedNameReusable,
     MainDeletable,
     DeleteDropsSchemaSeparately,
+    DeleteLeavesTables,
     SerializationRewrapped,
 )
 

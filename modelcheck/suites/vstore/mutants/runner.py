@@ -5,6 +5,11 @@ machine that fails kills it. Each run is ``python -m pytest machines/test_<m>.py
 --modelcheck-target <mutant> -x`` in a scratch directory (its own Hypothesis example
 database and trace files, so one run never replays another's failure), which also
 isolates crashes. The correct reference runs every machine and must pass.
+
+A run proves something only when it ended in a pass or in a mismatch the machine
+raised (a kill). Anything else (a ``CoverageError``, a crash, a timeout, a failure
+that is not a mismatch, a missing report) is ``invalid``: never counted as a pass of
+the reference nor as a mutant's survival.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ import attrs
 from modelcheck.suites.vstore.mutants.catalogue import MACHINES, MutantInfo
 
 DEFAULT_REPORT: Final = "mutants-report.json"
-Verdict = Literal["killed", "survived", "error", "passed", "failed"]
+#: ``failed`` is an attempt (or the reference) that ended in a mismatch; ``invalid`` one
+#: that ended in neither a pass nor a mismatch.
+Verdict = Literal["killed", "survived", "invalid", "passed", "failed"]
 
 
 def default_machines_dir() -> Path:
@@ -116,7 +123,7 @@ def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
         )
     except subprocess.TimeoutExpired:
         took = time.perf_counter() - started
-        return Attempt(machine, "error", round(took, 1), error=f"timeout after {took:.0f} s")
+        return Attempt(machine, "invalid", round(took, 1), error=f"timeout after {took:.0f} s")
     took = round(time.perf_counter() - started, 1)
     (scratch / "pytest.log").write_text(done.stdout + done.stderr)
     return read_attempt(scratch, machine, took, done.returncode)
@@ -124,25 +131,43 @@ def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
 
 def read_attempt(scratch: Path, machine: str, took: float, returncode: int) -> Attempt:
     """The attempt a finished run left in its scratch directory: its JSON report, whose
-    ``mismatch`` holds the failure as data (trace, shrunk length, time to first failure)."""
+    ``mismatch`` holds the failure as data (trace, shrunk length, time to first failure).
+
+    ``passed`` needs the report to say so and pytest to exit 0; ``failed`` needs a
+    mismatch in the report and exit 1. Everything else is ``invalid``."""
     report = scratch / "report.json"
+    log = scratch / "pytest.log"
+    tail = log.read_text()[-2000:] if log.exists() else ""
     if not report.exists():
-        log = scratch / "pytest.log"
-        tail = log.read_text()[-2000:] if log.exists() else ""
-        return Attempt(machine, "error", took, error=f"pytest exit {returncode}", failure=tail)
-    machines: dict[str, Any] = json.loads(report.read_text())["machines"]
-    result: dict[str, Any] = next(iter(machines.values()), {})
+        return Attempt(machine, "invalid", took, error=f"pytest exit {returncode}", failure=tail)
+    machines: dict[str, Any] = json.loads(report.read_text()).get("machines", {})
+    if len(machines) != 1:
+        # A machine file runs one machine; none (skipped, not collected) proves nothing.
+        return Attempt(
+            machine,
+            "invalid",
+            took,
+            error=f"{len(machines)} machines ran, expected 1",
+            failure=tail,
+        )
+    result: dict[str, Any] = next(iter(machines.values()))
     failure = result.get("failure")
     error = result.get("error")
     mismatch: dict[str, Any] = result.get("mismatch") or {}
     first_failure = result.get("first_failure_s")
-    if error == "CoverageError":
-        # Neither a pass nor a kill: a rule never ran, so the run proves nothing.
-        return Attempt(machine, "error", took, error=error, failure=failure)
-    if result.get("outcome") == "passed":
-        return Attempt(machine, "passed", took, error=error)
-    if returncode not in (0, 1) or failure is None:
-        return Attempt(machine, "error", took, error=error or f"exit {returncode}")
+    outcome = result.get("outcome")
+    if outcome == "passed" and returncode == 0 and error is None:
+        return Attempt(machine, "passed", took)
+    if outcome != "failed" or returncode != 1 or not mismatch:
+        # A CoverageError (a rule never ran), a crash, an exception that is not a
+        # mismatch: neither a pass nor a kill, so the run proves nothing.
+        return Attempt(
+            machine,
+            "invalid",
+            took,
+            error=error or f"outcome {outcome!r}, pytest exit {returncode}",
+            failure=failure or tail,
+        )
     trace = mismatch.get("trace")
     if trace is not None and not Path(trace).is_absolute():
         trace = str(scratch / trace)
@@ -173,8 +198,10 @@ def run_mutant(info: MutantInfo, config: RunConfig) -> Outcome:
             outcome.trace = attempt.trace
             outcome.failure = attempt.failure
             return outcome
-        if attempt.verdict == "error" and outcome.verdict != "error":
-            outcome.verdict = "error"
+        if attempt.verdict == "invalid" and outcome.verdict != "invalid":
+            # Not survived: a later machine may still kill it, else the run is invalid.
+            outcome.verdict = "invalid"
+            outcome.machine = machine
             outcome.failure = attempt.error
     return outcome
 
@@ -186,10 +213,15 @@ def run_reference(config: RunConfig, machines: Sequence[str] = MACHINES) -> Outc
         attempt = run_machine_file("reference", machine, config)
         outcome.attempts.append(attempt)
         outcome.run_s = round(outcome.run_s + attempt.run_s, 1)
-        if attempt.verdict != "passed":
+        if attempt.verdict == "failed":
+            # A real false alarm outranks any invalid run before it.
             outcome.verdict = "failed"
             outcome.machine = machine
             outcome.failure = attempt.failure or attempt.error
+        elif attempt.verdict != "passed" and outcome.verdict == "passed":
+            outcome.verdict = "invalid"
+            outcome.machine = machine
+            outcome.failure = attempt.error
     return outcome
 
 
@@ -227,7 +259,7 @@ def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "mutants": len(mutants),
         "killed": len(killed),
         "survived": [o.name for o in mutants if o.verdict == "survived"],
-        "errors": [o.name for o in mutants if o.verdict == "error"],
+        "invalid": [o.name for o in mutants if o.verdict == "invalid"],
         "reference": reference,
         "median_time_to_kill_s": statistics.median(times) if times else None,
         "worst_time_to_kill_s": max(times) if times else None,
@@ -270,7 +302,8 @@ def write_report(outcomes: Sequence[Outcome], path: Path, config: RunConfig) -> 
     stats = summary(outcomes)
     table.write_text(
         f"# Mutants ({config.profile} profile, seed {config.seed})\n\n"
-        f"{stats['killed']}/{stats['mutants']} killed; reference: {stats['reference']}; "
+        f"{stats['killed']}/{stats['mutants']} killed; invalid: {len(stats['invalid'])}; "
+        f"reference: {stats['reference']}; "
         f"time to kill median {stats['median_time_to_kill_s']} s, worst "
         f"{stats['worst_time_to_kill_s']} s; shrunk steps median "
         f"{stats['median_shrunk_steps']}, worst {stats['worst_shrunk_steps']}\n\n"

@@ -1,0 +1,181 @@
+"""Inputs at the edges, for any suite: look-alike keys and texts around a length limit.
+
+Stores get look-ups and limits wrong in a few recurring ways: a key compared after
+case folding, trimming or Unicode normalisation; a limit counted in bytes where the
+spec says characters (or the reverse); a limit checked after trimming. Plain random
+text almost never hits those cases, so this module builds them on purpose:
+
+>>> "FEAT" in identifier_variants("feat")
+True
+>>> sorted({len(t.encode()) for t in around_limit(63, "bytes")})
+[62, 63, 64]
+
+Everything here is deterministic (lists and ``sampled_from``), so Hypothesis shrinks a
+variant back to the plain key when the variant is not what made a run fail.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final, Literal
+
+from hypothesis import strategies as st
+
+Measure = Literal["bytes", "chars"]
+
+#: Whitespace a trim may drop, ASCII and not (NBSP, ideographic space, zero-width space:
+#: the last is no whitespace to Python or Postgres, but easy to miss in a name).
+SPACES: Final = (" ", "\t", "\n", "\u00a0", "\u3000", "\u200b")
+#: One piece per UTF-8 width (1 to 4 bytes) plus a base letter with a combining mark
+#: (two characters, three bytes, one glyph).
+PIECES: Final = ("x", "é", "€", "🌿", "e\u0301")
+#: Latin letters and a Cyrillic or Greek letter that looks the same.
+CONFUSABLES: Final = {
+    "a": "\u0430",
+    "c": "\u0441",
+    "e": "\u0435",
+    "i": "\u0456",
+    "o": "\u043e",
+    "p": "\u0440",
+    "x": "\u0445",
+    "y": "\u0443",
+    "A": "\u0391",
+    "B": "\u0392",
+    "E": "\u0395",
+    "M": "\u039c",
+}
+
+
+def _fullwidth(text: str) -> str:
+    """ASCII letters and digits as their fullwidth forms (NFKC maps them back)."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in text)
+
+
+def _confusable(text: str) -> str:
+    """The first letter that has a look-alike, replaced by it."""
+    for i, c in enumerate(text):
+        if c in CONFUSABLES:
+            return text[:i] + CONFUSABLES[c] + text[i + 1 :]
+    return text
+
+
+def _combining(text: str) -> str:
+    """A combining acute after the first letter: another string, often the same glyph."""
+    return text[:1] + "\u0301" + text[1:] if text else text
+
+
+_TRANSFORMS: Final[tuple[Callable[[str], str], ...]] = (
+    str.upper,
+    str.lower,
+    str.swapcase,
+    str.title,
+    str.casefold,
+    lambda t: unicodedata.normalize("NFC", t),
+    lambda t: unicodedata.normalize("NFD", t),
+    lambda t: unicodedata.normalize("NFKC", t),
+    lambda t: unicodedata.normalize("NFKD", t),
+    _fullwidth,
+    _confusable,
+    _combining,
+    lambda t: " " + t,
+    lambda t: t + " ",
+    lambda t: f" {t} ",
+    lambda t: t + "\t",
+    lambda t: t + "\n",
+    lambda t: t + "\u00a0",
+    lambda t: t + "\u200b",
+    lambda t: t.strip(),
+    lambda t: t[:-1],
+    lambda t: t + t[-1:],
+)
+
+
+def identifier_variants(key: str) -> list[str]:
+    """Strings a careless look-up confuses with ``key``: other cases, the four Unicode
+    normalisation forms, fullwidth and confusable letters, a combining mark, leading
+    and trailing whitespace, one character dropped or repeated. Each differs from
+    ``key`` (and from the others), in a fixed order; none contains NUL."""
+    seen = {key}
+    variants: list[str] = []
+    for transform in _TRANSFORMS:
+        variant = transform(key)
+        if variant not in seen and "\x00" not in variant:
+            seen.add(variant)
+            variants.append(variant)
+    return variants
+
+
+def look_up(key: str, *, exact_weight: int = 1) -> st.SearchStrategy[str]:
+    """``key`` itself (``exact_weight`` times out of ``exact_weight + 1``), else one of
+    its :func:`identifier_variants`; shrinks to ``key``."""
+    variants = identifier_variants(key)
+    if not variants:
+        return st.just(key)
+    return st.one_of(*[st.just(key)] * max(1, exact_weight), st.sampled_from(variants))
+
+
+def size(text: str, measure: Measure) -> int:
+    """``text``'s length in UTF-8 bytes or in characters (code points)."""
+    return len(text.encode("utf-8")) if measure == "bytes" else len(text)
+
+
+def _exactly(length: int, piece: str, measure: Measure, prefix: str, suffix: str) -> str | None:
+    """``prefix + piece* + 'x'* + suffix`` of exactly ``length``, or None if too short."""
+    room = length - size(prefix, measure) - size(suffix, measure)
+    if room < 0:
+        return None
+    count = room // size(piece, measure)
+    filler = piece * count + "x" * (room - count * size(piece, measure))
+    return prefix + filler + suffix
+
+
+def around_limit(
+    limit: int,
+    measure: Measure,
+    *,
+    pieces: Sequence[str] = PIECES,
+    spaces: Sequence[str] = (" ", "\t", "\n", "\u3000"),
+) -> list[str]:
+    """Texts of length ``limit - 1``, ``limit`` and ``limit + 1`` (in ``measure``),
+    built from multi-byte characters and combining marks, some wrapped in whitespace,
+    some with a multi-byte character straddling the limit (``'x' * (limit - 1) + 'é'``
+    is ``limit + 1`` bytes but ``limit`` characters). Sorted by length, then text."""
+    found: set[str] = set()
+    for delta in (-1, 0, 1):
+        length = limit + delta
+        for piece in pieces:
+            wraps: Iterable[tuple[str, str]] = [
+                ("", ""),
+                *((s, "") for s in spaces),
+                *(("", s) for s in spaces),
+            ]
+            for prefix, suffix in wraps:
+                text = _exactly(length, piece, measure, prefix, suffix)
+                if text:
+                    found.add(text)
+            # The last character straddles the limit: ASCII up to it, then the piece.
+            room = length - size(piece, measure)
+            if room >= 0:
+                found.add("x" * room + piece)
+        blank = length // size(" ", measure)
+        found.add(" " * blank)
+    return sorted((t for t in found if t and "\x00" not in t), key=lambda t: (size(t, measure), t))
+
+
+def texts_around(limit: int, measure: Measure) -> st.SearchStrategy[str]:
+    """A strategy over :func:`around_limit`."""
+    return st.sampled_from(around_limit(limit, measure))
+
+
+__all__ = [
+    "CONFUSABLES",
+    "PIECES",
+    "SPACES",
+    "Measure",
+    "around_limit",
+    "identifier_variants",
+    "look_up",
+    "size",
+    "texts_around",
+]
