@@ -17,6 +17,9 @@ Figures (each a median over repeats, with min/max and quartiles):
 * ``machine.<Name>`` - checked steps per second of each machine in ``machines/``
   (steps that ran on both sides and compared the full state: ``Coverage.steps``);
 * ``bare_machine`` - a Hypothesis state machine without a database: the ceiling;
+* ``bare_ops`` (per sequential machine) - the operation sequences that machine's run
+  sent, replayed right after it with nothing else (``_bare_ops``): the physical limit
+  of the workload; ``checked_step_vs_bare`` is the pair-by-pair multiple;
 * ``memory`` - peak RSS and the traced-memory growth between the two halves of a long run.
 
 Benchmarks are not tests: nothing here asserts a time.
@@ -50,8 +53,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from modelcheck._bare_ops import Program, replay_bare
 from modelcheck._postgres.isolation import DatabasePool
 from modelcheck._postgres.server import Server
+from modelcheck.interleaving import InterleavedMachine
 from modelcheck.machine import (
     SESSION_SETTINGS,
     DifferentialMachine,
@@ -225,18 +230,38 @@ def _settings(examples: int, steps: int) -> hypothesis.settings:
 
 
 def _machine_rate(
-    machine: type[DifferentialMachine], environment: MachineEnvironment, config: BenchConfig
+    machine: type[DifferentialMachine],
+    environment: MachineEnvironment,
+    config: BenchConfig,
+    programs: list[Program] | None = None,
 ) -> tuple[float, int, int]:
-    """Checked steps per second of one run, with its step and example counts."""
+    """Checked steps per second of one run, with its step and example counts; each
+    example's operation sequence goes to ``programs`` when given."""
     environment.coverage.clear()
+    made: list[DifferentialMachine] = []
+
+    def factory() -> DifferentialMachine:
+        made.append(machine(environment))
+        return made[-1]
+
     t0 = time.perf_counter()
     run_state_machine_as_test(
-        lambda: machine(environment),  # type: ignore[arg-type]
+        factory,  # type: ignore[arg-type]
         settings=_settings(config.machine_examples, config.machine_steps),
     )
     took = time.perf_counter() - t0
+    if programs is not None:
+        programs += [[(s.operation, s.args) for s in m.steps] for m in made]
     coverage = environment.coverage[machine.__name__]
     return coverage.steps / took, coverage.steps, coverage.examples
+
+
+def _bare_figures(programs: list[Program], environment: MachineEnvironment) -> tuple[float, float]:
+    """The same operation sequences, bare: (steps/s with each example's database and
+    connection, steps/s of the operations alone)."""
+    options = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
+    run = replay_bare(programs, environment.pool, environment.target, options)
+    return run.rate, run.operations_rate
 
 
 def _machine_figure(
@@ -250,9 +275,16 @@ def _machine_figure(
     steps: list[int] = []
     examples: list[int] = []
     failures: list[str] = []
+    # Sequential machines only: an interleaved one's steps wait on each other's locks,
+    # so a bare replay on one connection would not be the same workload.
+    bare = not issubclass(cls, InterleavedMachine)
+    bare_rates: list[float] = []
+    operation_rates: list[float] = []
+    multiples: list[float] = []
     for _ in range(config.repeats):
+        programs: list[Program] | None = [] if bare else None
         try:
-            rate, n_steps, n_examples = _machine_rate(cls, environment, config)
+            rate, n_steps, n_examples = _machine_rate(cls, environment, config, programs)
         except Exception as exc:  # a bug found is reported, not a crashed bench
             failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
             progress(f"  run failed, not counted: {failures[-1]}")
@@ -260,7 +292,18 @@ def _machine_figure(
         rates.append(rate)
         steps.append(n_steps)
         examples.append(n_examples)
+        if programs:
+            # Right after the checked run, under the same load: the pair's ratio.
+            bare_rate, operations_rate = _bare_figures(programs, environment)
+            bare_rates.append(bare_rate)
+            operation_rates.append(operations_rate)
+            multiples.append(bare_rate / rate if rate else float("nan"))
     figure: dict[str, Any] = summarize(rates, "steps/s") if rates else {"unit": "steps/s"}
+    if bare_rates:
+        figure["bare_ops"] = summarize(bare_rates, "steps/s")
+        figure["bare_operations_only"] = summarize(operation_rates, "steps/s")
+        # How many bare steps' time one checked step costs (1.0 would be free checking).
+        figure["checked_step_vs_bare"] = summarize(multiples, "x")
     figure["steps_per_run"] = steps
     figure["examples_per_run"] = examples
     figure["failed_runs"] = failures
@@ -666,6 +709,13 @@ def render_table(report: dict[str, Any]) -> str:
         if figure.get("failed_runs"):
             ratio += f"  ({len(figure['failed_runs'])} failed runs not counted)"
         lines.append(f"{name:<28} {value:>17}  {spread:<22} {ratio}")
+        multiple = figure.get("checked_step_vs_bare")
+        if multiple and "median" in multiple:
+            bare = figure["bare_ops"]
+            lines.append(
+                f"{'  checked step / bare op':<28} {multiple['median']:>15.2f} x  "
+                f"{multiple['min']:.2f}-{multiple['max']:.2f} x; bare {bare['median']:.0f} steps/s"
+            )
     memory = report["memory"]
     if "error" in memory:
         lines.append(f"memory: run failed: {memory['error']}")

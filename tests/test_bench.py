@@ -80,6 +80,11 @@ def test_tiny_bench_writes_a_well_formed_report(
         assert figure["unit"] in {"s", "queries/s", "steps/s"}, name
     machine = report["machines"]["BranchMachine"]
     assert all(n > 0 for n in machine["steps_per_run"])
+    # The same operations, bare, after each checked run (timings are reported, never
+    # asserted: only that every checked run got its bare pair).
+    for key in ("bare_ops", "bare_operations_only", "checked_step_vs_bare"):
+        assert len(machine[key]["samples"]) == len(machine["steps_per_run"]), key
+        assert _positive(machine[key]["median"]), key
     assert set(report["memory"]) == MEMORY_KEYS
     assert _positive(report["memory"]["peak_rss_bytes"])
     assert report["memory"]["traced_samples"]
