@@ -440,6 +440,8 @@ class DifferentialMachine(RuleBasedStateMachine):
         # Hypothesis's pytest plugin then treats it as a Hypothesis test: statistics
         # for --hypothesis-show-statistics (our event()s), its report section.
         test.is_hypothesis_test = True  # type: ignore[attr-defined]
+        # The fuzz form (modelcheck._fuzz, `nox -s fuzz`) finds the machine here.
+        test.modelcheck_machine = cls  # type: ignore[attr-defined]
         return test
 
 
