@@ -152,3 +152,15 @@ def soak(session: nox.Session) -> None:
     """
     install_project(session, "test")
     session.run("python", "-m", "modelcheck", "soak", *(session.posargs or ["--duration", "20m"]))
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The machines under HypoFuzz for a time budget (docs/fuzzing.md).
+
+    Off by default. Arguments go to ``python -m modelcheck fuzz``, e.g.
+    ``nox -s fuzz -- --duration 10m -n 2``; the dashboard is on http://localhost:9999/,
+    examples are kept in ``.modelcheck/examples`` and failures written as traces.
+    """
+    install_project(session, "test")
+    session.run("python", "-m", "modelcheck", "fuzz", *session.posargs)  # default: 10m
