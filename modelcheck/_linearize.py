@@ -13,6 +13,7 @@ never "pass". Porcupine and Knossos check histories the same way.
 from __future__ import annotations
 
 import asyncio
+import html
 import random
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any, Final, Literal
 import attrs
 import psycopg
 
+from modelcheck import _timeline
 from modelcheck._serial import Observed, replay
 from modelcheck.spec import OperationError, Spec
 from modelcheck.target import classify, observe
@@ -47,10 +49,24 @@ class Call:
 
 @attrs.frozen
 class HistoryVerdict:
+    """The checker's answer. On an anomaly, ``prefix`` is the longest order of calls
+    that explains every outcome so far (history indices) and ``stuck`` the calls none
+    of which can come next: what a timeline highlights."""
+
     outcome: Literal["pass", "anomaly", "unknown"]
     reason: str = ""
     order: tuple[int, ...] = ()
     nodes: int = 0
+    prefix: tuple[int, ...] = ()
+    stuck: tuple[int, ...] = ()
+
+
+@attrs.frozen
+class _DeadEnd:
+    depth: int
+    reason: str
+    prefix: tuple[int, ...] = ()
+    stuck: tuple[int, ...] = ()
 
 
 async def record_history(
@@ -105,7 +121,7 @@ def check_history(
         )
     nodes = 0
     seen: set[tuple[frozenset[int], str]] = set()
-    best = (-1, "no order explains the history")
+    best = _DeadEnd(-1, "no order explains the history")
 
     def dfs(model: Any, done: frozenset[int], order: tuple[int, ...]) -> tuple[int, ...] | None:
         nonlocal nodes, best
@@ -117,7 +133,10 @@ def check_history(
             )
             if laws_hold and spec.expected(model, full=True) == final:
                 return order
-            best = max(best, (len(done), "the final state differs from every order's model"))
+            if len(done) > best.depth:
+                best = _DeadEnd(
+                    len(done), "the final state differs from every order's model", order
+                )
             return None
         key = (done, repr(spec.expected(model, full=True)))
         if key in seen:
@@ -136,7 +155,11 @@ def check_history(
                 spec, candidate, Observed(call.operation, call.args, call.outcome), True
             )
             if reason is not None:
-                best = max(best, (len(done), f"call {call.index} (worker {call.worker}): {reason}"))
+                if len(done) > best.depth:
+                    text = f"call {call.index} (worker {call.worker}): {reason}"
+                    best = _DeadEnd(len(done), text, order, (call.index,))
+                elif len(done) == best.depth and order == best.prefix:
+                    best = attrs.evolve(best, stuck=(*best.stuck, call.index))
                 continue
             found = dfs(candidate, done | {i}, (*order, call.index))
             if found is not None:
@@ -148,8 +171,69 @@ def check_history(
     except _Exhausted:
         return HistoryVerdict("unknown", f"search bound {bound} reached", nodes=nodes)
     if order is None:
-        return HistoryVerdict("anomaly", best[1], nodes=nodes)
+        return HistoryVerdict(
+            "anomaly", best.reason, nodes=nodes, prefix=best.prefix, stuck=best.stuck
+        )
     return HistoryVerdict("pass", order=order, nodes=nodes)
+
+
+def timeline_calls(
+    spec: Spec[Any, Any], history: list[Call], verdict: HistoryVerdict
+) -> list[_timeline.Call]:
+    """The history as timeline bars; on an anomaly the calls that cannot come next and
+    the last calls of the longest consistent prefix are highlighted."""
+    marked = set(verdict.stuck) | set(verdict.prefix[-5:])
+    out = []
+    for call in history:
+        if _aborted(spec, call):
+            outcome: _timeline.Outcome = "aborted"
+        elif isinstance(call.outcome, OperationError):
+            outcome = "error"
+        else:
+            outcome = "ok"
+        shown = "ok" if outcome == "ok" else outcome
+        result = call.outcome if outcome == "ok" else (call.outcome.sqlstate, call.outcome.kind)
+        args = ", ".join(repr(a) for a in call.args)
+        detail = (
+            f"#{call.index} worker {call.worker}\n{call.operation}({args})\n→ {shown} {result!r}"
+        )
+        label = f"{call.operation}({', '.join(str(a) for a in call.args)})"
+        bar = _timeline.Call(
+            call.worker,
+            call.start,
+            call.end,
+            label,
+            outcome,
+            call.index in marked,
+            detail,
+            call.index,
+        )
+        out.append(bar)
+    return out
+
+
+def render_html(
+    spec: Spec[Any, Any], history: list[Call], verdict: HistoryVerdict, *, title: str = ""
+) -> str:
+    """A self-contained page for one checked history: the verdict, the timeline."""
+    calls = timeline_calls(spec, history, verdict)
+    shown, note = _timeline.window(calls)
+    words = {
+        "pass": "PASS: a linearization explains every outcome and the final state",
+        "anomaly": "ANOMALY: not linearizable",
+        "unknown": "UNKNOWN: the search bound was reached",
+    }
+    origin = min((c.start for c in history), default=0.0)
+    body = [
+        f"<h1>{html.escape(title or f'stress history of {spec.name}')}</h1>",
+        _timeline.banner(verdict.outcome, words[verdict.outcome], verdict.reason),
+        _timeline.legend("the calls no order can place next, and the last calls before them"),
+        f'<p class="note">{len(history)} calls; {html.escape(note or "every call")}</p>',
+        _timeline.svg(shown, origin=origin),
+        _timeline.picked(),
+        _timeline.calls_table(shown, origin=origin),
+    ]
+    return _timeline.page(title or f"{spec.name}: {verdict.outcome}", body)
 
 
 class _Exhausted(Exception):
@@ -160,4 +244,11 @@ def _aborted(spec: Spec[Any, Any], call: Call) -> bool:
     return isinstance(call.outcome, OperationError) and call.outcome.sqlstate in spec.legal_aborts
 
 
-__all__ = ["Call", "HistoryVerdict", "check_history", "record_history"]
+__all__ = [
+    "Call",
+    "HistoryVerdict",
+    "check_history",
+    "record_history",
+    "render_html",
+    "timeline_calls",
+]

@@ -15,11 +15,11 @@ _MISSING = object()
 _MAX_VALUE = 120
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, width: int | None = _MAX_VALUE) -> str:
     if value is _MISSING:
         return "<absent>"
     text = repr(value)
-    return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
 def differences(model: Any, db: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
@@ -52,12 +52,13 @@ def differences(model: Any, db: Any, path: str = "") -> Iterator[tuple[str, Any,
     yield (path, model, db)
 
 
-def render(model: Any, db: Any, *, limit: int = 20) -> str:
-    """At most ``limit`` lines of ``path: model=… db=…``."""
+def render(model: Any, db: Any, *, limit: int | None = 20, width: int | None = _MAX_VALUE) -> str:
+    """At most ``limit`` lines of ``path: model=… db=…``, values cut at ``width``
+    characters (``None``: every line, whole values, as a trace keeps them)."""
     lines = []
     for n, (path, m, d) in enumerate(differences(model, db)):
         if n == limit:
             lines.append("  … more differences omitted")
             break
-        lines.append(f"  {path.lstrip('.')}: model={_show(m)} db={_show(d)}")
+        lines.append(f"  {path.lstrip('.')}: model={_show(m, width)} db={_show(d, width)}")
     return "\n".join(lines)

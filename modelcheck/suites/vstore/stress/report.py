@@ -2,7 +2,10 @@
 
 Figures come from the history alone: throughput per second (by completion time) and
 per operation, latency percentiles, aborts by SQLSTATE, plus the checker's verdict.
-The HTML draws its charts as inline SVG (no network resources, no plotting library).
+The JSON also holds the calls the page draws: a window of each anomaly's partition,
+the involved calls marked. The HTML names the anomaly in words, draws those calls as
+a timeline (:mod:`modelcheck._timeline`: lanes per worker, bars over real time) and
+the figures as tables and inline SVG (no network resources, no plotting library).
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import html
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from modelcheck import _timeline
 from modelcheck.suites.vstore.stress.checker import CheckResult
 from modelcheck.suites.vstore.stress.history import TRACE_VERSION, Call
 from modelcheck.suites.vstore.stress.runner import RunResult
@@ -79,6 +83,7 @@ def summarize(run: RunResult, check: CheckResult) -> dict[str, Any]:
         "connects": run.connects,
         "connect_refusals": run.connect_refusals,
         "checker": check.to_json(),
+        "timelines": timelines(run, check),
     }
 
 
@@ -144,11 +149,132 @@ def write_traces(
 
 # ------------------------------------------------------------------------------- HTML
 
+#: Each anomaly kind in words: a name, and what it means for the store.
+ANOMALY_WORDS: Final[dict[str, tuple[str, str]]] = {
+    "no_serial_order": (
+        "Not linearizable",
+        "no serial order of these calls respects real time and reproduces every result; "
+        "the outlined calls are where the longest consistent order gets stuck",
+    ),
+    "final_state": (
+        "Final state unexplained",
+        "every call fits a serial order, but the database ends in a state that order "
+        "does not produce",
+    ),
+    "fork": (
+        "Lost update",
+        "two commits of one branch have the same first parent: one write overwrote another",
+    ),
+    "lost": ("Lost write", "an entity a call created is not in the database"),
+    "duplicate_id": ("Duplicate key", "two entities share an identifier, a pk or an id"),
+    "changed_id": ("Changed key", "an entity's keys differ from those a call returned"),
+    "version": (
+        "Wrong version",
+        "a version is not one bump of its parent's, or a branch's is not its head's",
+    ),
+    "dangling_head": ("Dangling head", "a branch's head is no commit"),
+    "dangling_parent": ("Broken history", "a first-parent chain does not reach the root"),
+    "cycle": ("History loops", "a branch's first-parent chain loops"),
+    "setup": ("Setup disagreed", "a setup call, run alone, disagreed with the model"),
+}
+
+#: Timelines drawn per run, and calls per timeline (a window around the anomaly).
+MAX_TIMELINES: Final = 3
+WINDOW: Final = 160
+
+
+def anomaly_words(kind: str) -> tuple[str, str]:
+    """``(name, meaning)`` of an anomaly kind, for headings."""
+    return ANOMALY_WORDS.get(kind, (kind.replace("_", " ").capitalize(), ""))
+
+
+def _outcome(call: Call) -> _timeline.Outcome:
+    if call.status == "ok":
+        return "ok"
+    if call.status == "error":
+        return "aborted" if call.aborted else "error"
+    return "unknown"
+
+
+def _brief(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 14 else text[:13] + "…"
+
+
+def _bar(call: Call, highlighted: bool) -> _timeline.Call:
+    """A history call as a timeline bar; the label may be short, the detail is whole."""
+    args = ", ".join(repr(a) for a in call.args)
+    if call.status == "ok":
+        result = f"ok {json.dumps(call.result)}"
+    elif call.status == "error":
+        result = f"{'aborted' if call.aborted else 'error'} {call.sqlstate} {call.kind}"
+    else:
+        result = "unknown (the connection broke mid-call)"
+    detail = (
+        f"#{call.index} worker {call.worker}, {call.latency * 1000:.1f} ms\n"
+        f"{call.operation}({args})\n→ {result}"
+    )
+    label = f"{call.operation}({', '.join(_brief(a) for a in call.args[:2])})"
+    return _timeline.Call(
+        call.worker,
+        call.invoke,
+        call.complete,
+        label,
+        _outcome(call),
+        highlighted,
+        detail,
+        call.index,
+    )
+
+
+def _timeline_doc(
+    title: str, kind: str | None, calls: Sequence[Call], marked: set[int], origin: float
+) -> dict[str, Any]:
+    bars = {c.index: c for c in calls}
+    shown, note = _timeline.window([_bar(c, c.index in marked) for c in calls], WINDOW)
+    return {
+        "title": title,
+        "kind": kind,
+        "note": note,
+        "origin": origin,
+        "calls": [
+            {**bars[b.index].to_json(), "highlighted": b.highlighted}
+            for b in shown
+            if b.index is not None
+        ],
+    }
+
+
+def timelines(run: RunResult, check: CheckResult) -> list[dict[str, Any]]:
+    """What the page draws for one run, as JSON: the calls around each anomaly (or, with
+    none, the first calls of the largest partition), highlighted where involved."""
+    by_index = {c.index: c for c in run.history}
+    origin = min((c.invoke for c in run.history), default=0.0)
+    out: list[dict[str, Any]] = []
+    for n, anomaly in enumerate(check.anomalies, 1):
+        involved = {i for i in anomaly.calls if i in by_index}
+        if not involved or len(out) == MAX_TIMELINES:
+            continue
+        scope = [by_index[i] for i in anomaly.partition or anomaly.calls if i in by_index]
+        name = anomaly_words(anomaly.kind)[0]
+        out.append(_timeline_doc(f"anomaly {n}: {name}", anomaly.kind, scope, involved, origin))
+    if out or not check.partitions:
+        return out
+    undecided = [p for p in check.partitions if p.verdict == "unknown"]
+    part = undecided[0] if undecided else max(check.partitions, key=lambda p: len(p.calls))
+    scope = [by_index[i] for i in part.calls if i in by_index]
+    what = "an undecided partition" if undecided else "the largest partition"
+    return [_timeline_doc(f"{what} ({len(scope)} calls)", None, scope, set(), origin)]
+
+
+def _bars(timeline: Mapping[str, Any]) -> list[_timeline.Call]:
+    return [_bar(Call.from_json(data), bool(data.get("highlighted"))) for data in timeline["calls"]]
+
 
 def _svg_line(
     points: Sequence[tuple[float, float]], x_label: str, y_label: str, width: int = 560
 ) -> str:
-    """A minimal line chart as inline SVG."""
+    """A minimal line chart as inline SVG (it shrinks with the page)."""
     height, pad = 220, 44
     if not points:
         return "<p>(no data)</p>"
@@ -165,8 +291,9 @@ def _svg_line(
     path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
     dots = "".join(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5"/>' for x, y in points)
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'font-size="11" font-family="sans-serif">'
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" style="max-width:100%;height:auto" font-size="11" '
+        f'font-family="sans-serif">'
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
         f'stroke="#555"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" '
         f'stroke="#555"/>'
@@ -180,28 +307,137 @@ def _svg_line(
     )
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
+
+
+def _verdict_banner(verdict: str, anomalies: Sequence[Mapping[str, Any]], unknown: int) -> str:
+    if verdict == "anomaly":
+        names = []
+        for a in anomalies:
+            name = f"{anomaly_words(a['kind'])[0]} ({a['kind']})"
+            if name not in names:
+                names.append(name)
+        first = anomaly_words(anomalies[0]["kind"]) if anomalies else ("", "")
+        many = f"{len(anomalies)} anomalies: " if len(anomalies) > 1 else ""
+        return _timeline.banner("anomaly", f"ANOMALY: {many}{'; '.join(names)}", first[1])
+    if verdict == "unknown":
+        return _timeline.banner(
+            "unknown",
+            "UNKNOWN: the checker could not decide",
+            f"{unknown} reason(s) below; no anomaly was found, but not every order was "
+            "excluded (raise --bound or make partitions smaller)",
+        )
+    return _timeline.banner(
+        "pass", "PASS: every call fits a serial order", "and the final state is explained"
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def render_html(doc: dict[str, Any]) -> str:
-    """A self-contained HTML page for a :func:`document`."""
-    parts = [
-        "<!doctype html><meta charset='utf-8'><title>modelcheck stress report</title>",
-        "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}"
-        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
-        "padding:2px 8px;text-align:right}pre{background:#f6f6f6;padding:.5em;"
-        "white-space:pre-wrap}.pass{color:#080}.anomaly{color:#b00}.unknown{color:#a60}"
-        "</style>",
-        f"<h1>Stress report: target {html.escape(doc['target'])}</h1>",
-        f"<p>seed {doc['seed']}, group size {doc['group_size']}; verdict "
-        f"<b class='{doc['verdict']}'>{doc['verdict'].upper()}</b></p>",
+def _run_tables(r: Mapping[str, Any]) -> str:
+    c, lat = r["checker"], r["latency"]
+    parts = c["partitions"]
+    figures = _timeline.table(
+        ["run", ""],
+        [
+            ["calls", r["calls"]],
+            ["calls per second", r["throughput"]],
+            [
+                "latency p50 / p90 / p99 / max (ms)",
+                f"{lat['p50_ms']} / {lat['p90_ms']} / {lat['p99_ms']} / {lat['max_ms']}",
+            ],
+            ["abort rate", r["abort_rate"]],
+            ["calls that lost their connection", r["indeterminate"]],
+            ["connects", r["connects"]],
+            ["connects refused", _counts(r["connect_refusals"])],
+        ],
+    )
+    checker = _timeline.table(
+        ["checker", ""],
+        [
+            ["verdict", c["verdict"]],
+            ["time (s)", c["seconds"]],
+            ["calls checked", c["checked_calls"]],
+            ["states explored", c["explored_states"]],
+            ["partitions passed", parts.get("pass", 0)],
+            ["partitions with an anomaly", parts.get("anomaly", 0)],
+            ["partitions undecided", parts.get("unknown", 0)],
+            ["largest partition (calls)", c["largest_partition"]],
+        ],
+    )
+    return f'<div class="row">{figures}{checker}</div>'
+
+
+def _per_operation(r: Mapping[str, Any]) -> str:
+    return _timeline.table(
+        ["operation", "calls", "ok", "errors", "aborts", "calls/s", "p50 ms", "p90 ms", "p99 ms"],
+        [
+            [
+                op,
+                s["calls"],
+                s["ok"],
+                s["errors"],
+                s["aborts"],
+                s["per_second"],
+                s["p50_ms"],
+                s["p90_ms"],
+                s["p99_ms"],
+            ]
+            for op, s in r["per_operation"].items()
+        ],
+    )
+
+
+def _explanations(anomalies: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The checker's messages, one expandable block per kind (open when there are few)."""
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for a in anomalies:
+        by_kind[a["kind"]].append(a["message"])
+    out = []
+    for kind, messages in by_kind.items():
+        name = anomaly_words(kind)[0]
+        count = f"{len(messages)} anomalies" if len(messages) > 1 else "1 anomaly"
+        shown = "\n\n".join(messages)
+        out.append(
+            f"<details{' open' if len(messages) <= 3 else ''}><summary>{html.escape(name)} "
+            f"(<code>{html.escape(kind)}</code>): {count}, the checker's explanation"
+            f"</summary><pre>{html.escape(shown)}</pre></details>"
+        )
+    return out
+
+
+def _timeline_section(timeline: Mapping[str, Any], anomaly: Mapping[str, Any] | None) -> str:
+    bars = _bars(timeline)
+    origin = float(timeline["origin"])
+    parts = [f"<h3>{html.escape(timeline['title'])}</h3>"]
+    if anomaly is not None:
+        parts.append(f"<p>{html.escape(anomaly_words(anomaly['kind'])[1])}.</p>")
+    lanes = len({b.worker for b in bars})
+    note = f"{lanes} workers, time since the run started; {timeline['note'] or 'every call'}"
+    parts += [
+        f'<p class="note">{html.escape(note)}</p>',
+        _timeline.svg(bars, origin=origin),
+        _timeline.picked(),
     ]
+    if any(b.highlighted for b in bars):
+        parts.append("<h3>The outlined calls, by start time</h3>")
+        parts.append(_timeline.calls_table(bars, origin=origin))
+    return "\n".join(parts)
+
+
+def render_html(doc: Mapping[str, Any]) -> str:
+    """A self-contained HTML page for a :func:`document`: the verdict in words, then a
+    timeline per anomaly (lanes per worker, bars over real time), then the figures."""
     runs = doc["runs"]
+    anomalies = [a for r in runs for a in r["checker"]["anomalies"]]
+    unknown = sum(len(r["checker"]["unknown"]) for r in runs)
+    sweep = f"{len(runs)} runs (workers {', '.join(str(r['workers']) for r in runs)})"
+    parts = [
+        f"<h1>Stress report: target {html.escape(doc['target'])}</h1>",
+        _verdict_banner(doc["verdict"], anomalies, unknown),
+        f'<p class="note">seed {doc["seed"]}, group size {doc["group_size"]}, '
+        f"{sweep if len(runs) > 1 else '1 run'}</p>",
+        _timeline.legend(),
+    ]
     if len(runs) > 1:
         parts.append("<h2>Throughput as workers grow</h2>")
         parts.append(
@@ -210,7 +446,7 @@ def render_html(doc: dict[str, Any]) -> str:
             )
         )
         parts.append(
-            _table(
+            _timeline.table(
                 ["workers", "calls/s", "p50 ms", "p99 ms", "abort rate", "verdict"],
                 [
                     [
@@ -227,57 +463,35 @@ def render_html(doc: dict[str, Any]) -> str:
         )
     for r in runs:
         c = r["checker"]
-        parts.append(f"<h2>{r['workers']} workers, {r['wall_s']} s</h2>")
-        parts.append(
-            f"<p>{r['calls']} calls, {r['throughput']} calls/s; latency p50 "
-            f"{r['latency']['p50_ms']} ms, p90 {r['latency']['p90_ms']} ms, p99 "
-            f"{r['latency']['p99_ms']} ms; {r['connects']} connects, refused "
-            f"{r['connect_refusals'] or 'never'}</p>"
-        )
-        parts.append(
-            f"<p>checker: <b class='{c['verdict']}'>{c['verdict']}</b> in {c['seconds']} s, "
-            f"{c['checked_calls']} calls checked, {c['explored_states']} states explored, "
-            f"partitions {c['partitions']} (largest {c['largest_partition']} calls)</p>"
-        )
+        parts.append(f"<h2>{r['workers']} workers, {r['wall_s']} s: {c['verdict']}</h2>")
+        said = anomalies[0]["kind"] if anomalies else None  # the banner's sentence
+        by_kind = {a["kind"]: a for a in c["anomalies"] if a["kind"] != said}
+        for timeline in r.get("timelines", []):
+            parts.append(_timeline_section(timeline, by_kind.get(timeline.get("kind") or "")))
         for u in c["unknown"]:
-            parts.append(f"<p class='unknown'>unknown: {html.escape(u)}</p>")
-        for a in c["anomalies"]:
-            parts.append(
-                f"<h3 class='anomaly'>anomaly: {html.escape(a['kind'])}</h3>"
-                f"<pre>{html.escape(a['message'])}</pre>"
-            )
-        per_second = r["throughput_per_second"]
+            parts.append(f'<p class="unknown">undecided: {html.escape(u)}</p>')
+        parts += _explanations(c["anomalies"])
+        parts.append(_run_tables(r))
         parts.append("<h3>Throughput over time</h3>")
-        parts.append(_svg_line(list(enumerate(per_second)), "second", "calls completed per second"))
-        parts.append("<h3>Per operation</h3>")
         parts.append(
-            _table(
-                ["operation", "calls", "ok", "errors", "aborts", "calls/s", "p50", "p90", "p99"],
-                [
-                    [
-                        op,
-                        s["calls"],
-                        s["ok"],
-                        s["errors"],
-                        s["aborts"],
-                        s["per_second"],
-                        s["p50_ms"],
-                        s["p90_ms"],
-                        s["p99_ms"],
-                    ]
-                    for op, s in r["per_operation"].items()
-                ],
-            )
+            _svg_line(list(enumerate(r["throughput_per_second"])), "second", "calls completed")
         )
-        parts.append("<h3>Aborts by SQLSTATE</h3>")
+        parts.append("<h3>Per operation</h3>")
+        parts.append(_per_operation(r))
+        parts.append('<div class="row"><div><h3>Aborts by SQLSTATE</h3>')
         parts.append(
-            _table(["SQLSTATE", "calls"], list(r["aborts"].items()))
+            _timeline.table(["SQLSTATE", "calls"], list(r["aborts"].items()))
             if r["aborts"]
             else "<p>none</p>"
         )
-        parts.append("<h3>Domain errors (expected outcomes, checked by the model)</h3>")
-        parts.append(_table(["SQLSTATE kind", "calls"], list(r["errors"].items())))
-    return "\n".join(parts) + "\n"
+        parts.append("</div><div><h3>Domain errors (expected, checked by the model)</h3>")
+        parts.append(
+            _timeline.table(["SQLSTATE kind", "calls"], list(r["errors"].items()))
+            if r["errors"]
+            else "<p>none</p>"
+        )
+        parts.append("</div></div>")
+    return _timeline.page(f"stress report: {doc['target']} ({doc['verdict']})", parts)
 
 
 def text_summary(doc: dict[str, Any]) -> str:
@@ -295,8 +509,8 @@ def text_summary(doc: dict[str, Any]) -> str:
         )
         lines.append(
             f"  checker: {c['verdict']} in {c['seconds']} s ({c['checked_calls']} calls, "
-            f"{c['explored_states']} states, partitions {c['partitions']}, largest "
-            f"{c['largest_partition']})"
+            f"{c['explored_states']} states; partitions: {_counts(c['partitions'])}; largest "
+            f"{c['largest_partition']} calls)"
         )
         for u in c["unknown"]:
             lines.append(f"  unknown: {u}")
