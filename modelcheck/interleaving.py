@@ -426,11 +426,12 @@ class InterleavedMachine(DifferentialMachine):
             return
         if verdict.outcome == "violation":
             best = verdict.closest
-            detail = verdict.reason
+            detail = whole = verdict.reason
             if best is not None:
                 expected = self.compared(self.spec.expected(best, full=quiescent))
                 detail += "\n" + diff.render(expected, observed)
-            self._fail_interleaved(step, detail)
+                whole += "\n" + diff.render(expected, observed, limit=None, width=None)
+            self._fail_interleaved(step, detail, whole)
         if verdict.searched:
             self.count("serial order searched")
         assert verdict.model is not None
@@ -438,11 +439,14 @@ class InterleavedMachine(DifferentialMachine):
         if quiescent:
             self.oracle.settle()
 
-    def _fail_interleaved(self, step: Step | None, detail: str) -> None:
+    def _fail_interleaved(
+        self, step: Step | None, detail: str, full_detail: str | None = None
+    ) -> None:
         __tracebackhide__ = True  # pytest: not the user's frame
         heading = "no serial order explains the database"
         title = "timeline (one column per connection)"
-        self.raise_mismatch(step, heading, detail, title, self.render_timeline())
+        timeline = self.render_timeline()
+        self.raise_mismatch(step, heading, detail, title, timeline, full_detail=full_detail)
 
     def _record(self, session: int, text: str) -> None:
         self.timeline.append((len(self.steps), session, text))

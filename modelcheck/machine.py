@@ -374,7 +374,8 @@ class DifferentialMachine(RuleBasedStateMachine):
         db = self.compared(db)
         if problems or model != db:
             laws = "".join(f"  {p}\n" for p in problems)
-            self.fail(step, laws + diff.render(model, db), heading="state differs")
+            whole = laws + diff.render(model, db, limit=None, width=None)
+            self.fail(step, laws + diff.render(model, db), "state differs", full_detail=whole)
 
     def compared(self, state: Any) -> Any:
         """``state`` without the fields the target does not keep (shown as not compared)."""
@@ -386,22 +387,38 @@ class DifferentialMachine(RuleBasedStateMachine):
     ) -> Any:
         return self.await_(observe(self.spec, self.target, conn or self.conn, full=full))
 
-    def fail(self, step: Step | None, detail: str, heading: str = "result differs") -> None:
+    def fail(
+        self,
+        step: Step | None,
+        detail: str,
+        heading: str = "result differs",
+        *,
+        full_detail: str | None = None,
+    ) -> None:
         __tracebackhide__ = True  # pytest: not the user's frame
         history = "\n".join(s.describe() for s in self.steps[-30:])
-        self.raise_mismatch(step, heading, detail, f"steps (model vs {self.target.name})", history)
+        title = f"steps (model vs {self.target.name})"
+        self.raise_mismatch(step, heading, detail, title, history, full_detail=full_detail)
 
     def raise_mismatch(
-        self, step: Step | None, heading: str, detail: str, title: str, history: str
+        self,
+        step: Step | None,
+        heading: str,
+        detail: str,
+        title: str,
+        history: str,
+        *,
+        full_detail: str | None = None,
     ) -> None:
-        """Write the trace, then raise the failure as data (:class:`Mismatch`)."""
+        """Write the trace, then raise the failure as data (:class:`Mismatch`).
+        ``full_detail``: the detail with no value cut, for the trace (the page shows it)."""
         __tracebackhide__ = True  # pytest: not the user's frame
         from modelcheck._traces import trace as _trace
 
         where = f"after step {step.number}: {step.operation}" if step else "at the start"
         if self.coverage.first_failure_s is None:
             self.coverage.first_failure_s = time.perf_counter() - self.environment.started
-        trace = _trace.record_failure(self, step, heading, where, detail)
+        trace = _trace.record_failure(self, step, heading, where, detail, full_detail)
         failure = Mismatch(
             heading=heading,
             where=where,

@@ -76,6 +76,8 @@ class Failure:
     where: str
     step: int | None
     detail: str
+    #: The detail with no value cut (``None``: the same as ``detail``); ``show`` draws it.
+    full_detail: str | None = None
 
 
 def configure(directory: str | os.PathLike[str] | None, spec: str | None = None) -> None:
@@ -241,6 +243,7 @@ def build(machine: DifferentialMachine, failure: Failure, message: str = "") -> 
                 "operation": step.operation,
                 "transaction": interleaved and step.operation in _TRANSACTION_OPS and not step.args,
                 "args": [encode(a) for a in step.args],
+                "reads_only": _reads_only(machine, step.operation, interleaved, step.args),
                 "sql": sql_of(target, step),
                 **_outcome_fields(step.outcome),
             }
@@ -275,6 +278,16 @@ def build(machine: DifferentialMachine, failure: Failure, message: str = "") -> 
     }
 
 
+def _reads_only(
+    machine: DifferentialMachine, operation: str, interleaved: bool, args: tuple[Any, ...]
+) -> bool:
+    """Whether a step only read (the page folds runs of those); COMMIT/ROLLBACK do not."""
+    if interleaved and operation in _TRANSACTION_OPS and not args:
+        return False
+    row = machine.spec.operations.get(operation)
+    return bool(row is not None and row.reads_only)
+
+
 def _begin_event(after: int, session: int, text: str) -> dict[str, Any]:
     match = _BEGIN.match(text)
     assert match is not None
@@ -300,13 +313,19 @@ def _ignore_default_dir() -> None:
 
 
 def record_failure(
-    machine: DifferentialMachine, step: Step | None, heading: str, where: str, detail: str
+    machine: DifferentialMachine,
+    step: Step | None,
+    heading: str,
+    where: str,
+    detail: str,
+    full_detail: str | None = None,
 ) -> Path | None:
     """Called by ``fail()``: write the trace (or, while replaying, collect the failure).
 
     Returns the trace's path, or None when nothing was written.
     """
-    failure = Failure(heading, where, step.number if step else None, detail)
+    whole = None if full_detail == detail else full_detail
+    failure = Failure(heading, where, step.number if step else None, detail, whole)
     seen = _replaying.get()
     if seen is not None:
         seen.append(failure)
