@@ -38,7 +38,6 @@ from typing import Any, Final
 import attrs
 import hypothesis
 import pytest
-from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from hypothesis.stateful import get_state_machine_test
 
@@ -46,7 +45,7 @@ from modelcheck._config import Config
 from modelcheck._machine_fixtures import SEED_KEY, Environments
 from modelcheck._postgres.server import EmbeddedServer, ExternalServer, open_server
 from modelcheck.errors import StateMismatch
-from modelcheck.machine import DifferentialMachine
+from modelcheck.machine import DifferentialMachine, MachineEnvironment
 from modelcheck.plugin import get_config
 
 #: Directory where each fuzzing process writes ``fuzz-<pid>.json``.
@@ -75,17 +74,35 @@ def pytest_pycollect_makeitem(
 def fuzz_test(machine: type[DifferentialMachine]) -> Callable[..., None]:
     """A ``@given`` test running one example of ``machine`` per call.
 
-    The draws are the ones ``run_state_machine_as_test`` makes (the same
-    ``st.data()``), so HypoFuzz mutates the rule sequence like Hypothesis would.
+    The example is the body of the test ``run_state_machine_as_test`` runs, on the
+    same ``st.data()``, so HypoFuzz mutates the rule sequence like Hypothesis would.
+    It is built here, at collection: ``@given`` inside a running test is a nested test.
     """
+    slot = _Slot()
+    # Any factory works (run_state_machine_as_test takes one too); typed as a class.
+    factory: Any = lambda: machine(slot.current())  # noqa: E731
+    example = get_state_machine_test(factory).hypothesis.inner_test  # type: ignore[attr-defined]
 
     @hypothesis.given(data=st.data())
     def test(pytestconfig: pytest.Config, data: st.DataObject) -> None:
         __tracebackhide__ = True  # pytest: not the user's frame
-        session_for(pytestconfig).run_example(machine, data)
+        session = session_for(pytestconfig)
+        slot.environment = session.environment(machine)
+        session.run_example(machine, example, data)
 
     test.__name__ = test.__qualname__ = f"fuzz_{machine.__name__}"
     return test
+
+
+@attrs.define
+class _Slot:
+    """The environment of the example about to run (set just before each call)."""
+
+    environment: MachineEnvironment | None = None
+
+    def current(self) -> MachineEnvironment:
+        assert self.environment is not None, "set by the fuzz test before each example"
+        return self.environment
 
 
 # ---------------------------------------------------------------- one process's run
@@ -106,27 +123,30 @@ class FuzzSession:
         self.report_dir = report_dir
         self._server: EmbeddedServer | ExternalServer | None = None
         self._environments: Environments | None = None
-        #: Per machine, the test run_state_machine_as_test would run (its inner body).
-        self._tests: dict[type[DifferentialMachine], Any] = {}
         self._failures: dict[str, _Failures] = {}
         self._written = 0.0
         self._closed = False
         self._lock = threading.Lock()
 
-    def run_example(self, machine: type[DifferentialMachine], data: st.DataObject) -> None:
-        """One example of ``machine``, drawn from ``data``; failures are counted."""
+    def environment(self, machine: type[DifferentialMachine]) -> MachineEnvironment:
+        """The machine's environment; the server and its pools start on first use."""
+        if self._closed:
+            raise RuntimeError("this fuzz session is closed")
+        if self._environments is None:
+            self._server = open_server(self.config)
+            self._environments = Environments(self.config, self._server, self.seed)
+        return self._environments.for_machine(machine)
+
+    def run_example(
+        self,
+        machine: type[DifferentialMachine],
+        example: Callable[[st.DataObject], None],
+        data: st.DataObject,
+    ) -> None:
+        """Run one example drawn from ``data``; count it when it fails."""
         __tracebackhide__ = True
-        test: Any = self._tests.get(machine)
-        if test is None:
-            environment = self._environments_().for_machine(machine)
-            # As run_state_machine_as_test does for a factory without settings.
-            settings = hypothesis.settings(deadline=None, suppress_health_check=list(HealthCheck))
-            # Any factory works (run_state_machine_as_test takes one too); typed as a class.
-            factory: Any = lambda: machine(environment)  # noqa: E731
-            test = get_state_machine_test(factory, settings=settings)
-            self._tests[machine] = test
         try:
-            test.hypothesis.inner_test(data)
+            example(data)
         except Exception as exc:
             failed = self._failures.setdefault(machine.__name__, _Failures())
             failed.examples += 1
@@ -136,14 +156,6 @@ class FuzzSession:
         finally:
             if time.monotonic() - self._written >= REPORT_INTERVAL_S:
                 self.write_report()
-
-    def _environments_(self) -> Environments:
-        if self._closed:
-            raise RuntimeError("this fuzz session is closed")
-        if self._environments is None:
-            self._server = open_server(self.config)
-            self._environments = Environments(self.config, self._server, self.seed)
-        return self._environments
 
     def report(self) -> dict[str, Any]:
         """Per machine: examples, checked steps, rule runs, failing examples, traces."""
