@@ -483,7 +483,9 @@ def run_machine(
     try:
         run_state_machine_as_test(factory, settings=settings)  # type: ignore[arg-type]
     except BaseException as exc:
-        result.update(outcome="failed", failure=str(exc), error=type(exc).__name__)
+        # Ctrl-C (or weekly's budget) is neither a pass nor a failure of the target.
+        outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        result.update(outcome=outcome, failure=str(exc), error=type(exc).__name__)
         if isinstance(exc, StateMismatch):
             result["mismatch"] = attrs.asdict(exc.failure)
         raise

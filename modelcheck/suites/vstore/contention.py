@@ -86,3 +86,35 @@ class ContentionRules(InterleavedMachine, DomainMachine):
             if session.txn is not None and session.pending is None:
                 self.current = session.index
                 self._end(b"COMMIT")
+
+    @precondition(lambda self: self.has_two_idle_sessions())
+    @rule(
+        data=st.data(),
+        operation=st.sampled_from(("merge", "rollback_migration")),
+        level=st.sampled_from(ISOLATION_LEVELS),
+    )
+    def same_key_race_undo(self, data: st.DataObject, operation: str, level: str) -> None:
+        """The writes ``same_key_race`` leaves out, raced the same way: two sessions merge
+        one source into one branch, or roll back one migration, at the same time. The
+        second must wait for the first and then see its effect (nothing left to merge,
+        a migration no longer applied)."""
+        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        a, b = idle[0], idle[1]
+        source, into = self._two_branches(data)
+        if operation == "merge":
+            self.run("commit", source, "to merge")  # something to merge, in autocommit
+            args: tuple[Any, ...] = (source, into)
+        else:
+            branch_args = self._write_args("apply_migration", into)
+            self.run("apply_migration", *branch_args)
+            args = (branch_args[1],)
+        self.current = a.index
+        self._begin(level)
+        self.run(operation, *args)
+        if a.txn is None:
+            return  # the first one failed and rolled back: no race to run
+        self.current = b.index
+        self.run(operation, *args)
+        if a.pending is None and a.txn is not None:
+            self.current = a.index
+            self._end(b"COMMIT")
