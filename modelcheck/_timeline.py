@@ -79,24 +79,26 @@ def ordered(calls: Iterable[Call]) -> list[Call]:
     return sorted(calls, key=lambda c: (c.start, c.end, c.worker))
 
 
-def window(calls: Sequence[Call], limit: int = 160) -> tuple[list[Call], str]:
-    """At most ``limit`` calls, contiguous in start time, around the highlighted ones.
+def window(calls: Sequence[Call], limit: int = 160, context: int = 24) -> tuple[list[Call], str]:
+    """The highlighted calls and ``context`` calls either side, at most ``limit`` in all
+    (contiguous in start time); with nothing highlighted, the first ``limit``.
 
     A history of thousands of calls draws as noise; the highlighted calls and their
-    neighbours are what explains an anomaly. Every highlighted call is kept, even past
-    ``limit``. Returns the calls and a sentence saying what was left out ('' if none).
+    neighbours are what explains an anomaly, drawn wide enough to read. Every
+    highlighted call is kept, even past ``limit``. Returns the calls and a sentence
+    saying what was left out ('' if nothing).
     """
     rows = ordered(calls)
-    if len(rows) <= limit:
-        return rows, ""
     marked = [i for i, c in enumerate(rows) if c.highlighted]
-    lo, hi = (marked[0], marked[-1] + 1) if marked else (0, 1)
-    while hi - lo < limit:
-        if lo > 0:
-            lo -= 1
-        if hi - lo < limit and hi < len(rows):
-            hi += 1
-    shown = rows[lo:hi]
+    if not marked:
+        shown = rows[:limit]
+    else:
+        lo, hi = marked[0], marked[-1] + 1
+        room = max(0, limit - (hi - lo)) // 2
+        side = min(context, room)
+        shown = rows[max(0, lo - side) : hi + side]
+    if len(shown) == len(rows):
+        return rows, ""
     where = "around the highlighted calls" if marked else "from the start"
     return shown, f"showing {len(shown)} of {len(rows)} calls ({where}, by start time)"
 

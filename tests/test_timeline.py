@@ -8,6 +8,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
+import attrs
+
 from modelcheck import _timeline
 from modelcheck._linearize import Call as HistoryCall
 from modelcheck._linearize import check_history, render_html, timeline_calls
@@ -67,11 +69,17 @@ def test_window_keeps_every_highlighted_call_and_says_what_it_left_out() -> None
         _timeline.Call(i % 4, i * 0.01, i * 0.01 + 0.02, f"c{i}", "ok", highlighted=i in (500, 510))
         for i in range(1000)
     ]
-    shown, note = _timeline.window(list(reversed(calls)), limit=50)
-    assert len(shown) == 50
-    assert {c.label for c in shown} >= {"c500", "c510"}
-    assert [c.start for c in shown] == sorted(c.start for c in shown)
-    assert note == "showing 50 of 1000 calls (around the highlighted calls, by start time)"
+    shown, note = _timeline.window(list(reversed(calls)))
+    # The 11 calls from the first highlighted to the last, and 24 either side.
+    assert [c.label for c in shown] == [f"c{i}" for i in range(476, 535)]
+    assert note == "showing 59 of 1000 calls (around the highlighted calls, by start time)"
+    narrow, _ = _timeline.window(calls, limit=31)
+    assert [c.label for c in narrow] == [f"c{i}" for i in range(490, 521)]
+    wide = [attrs.evolve(c, highlighted=c.label in ("c0", "c999")) for c in calls]
+    assert len(_timeline.window(wide, limit=50)[0]) == 1000  # highlighted calls stay
+    assert [c.label for c in _timeline.window(calls[:300], limit=100)[0]][
+        -1
+    ] == "c99"  # nothing highlighted: the first ones
     few, none = _timeline.window(calls[:10])
     assert len(few) == 10
     assert none == ""

@@ -11,8 +11,9 @@ from modelcheck._config import Config
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Write an HTML page (no network resources) with one lane per connection, the "
-        "steps in order, blocked waits, aborts and errors coloured, and the diff."
+        "Write an HTML page (no network resources): the failing step and the whole "
+        "diff first, then the steps in order in one lane per connection that took part, "
+        "blocked waits, aborts and errors coloured, steps that changed nothing folded."
     )
     parser.add_argument("trace", type=Path, help="the trace JSON file")
     parser.add_argument("-o", "--output", type=Path, help="default: the trace path with .html")
