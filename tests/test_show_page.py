@@ -8,6 +8,7 @@ from typing import Any
 
 from _pages import LONG, concurrency_trace
 
+from modelcheck import diff
 from modelcheck._traces.show import render, step_label
 
 
@@ -101,3 +102,12 @@ def test_lone_surrogates_in_arguments_still_render() -> None:
     page = render(trace)
     page.encode("utf-8")
     assert "\\ud800" in page
+
+
+def test_the_whole_diff_a_trace_keeps_cuts_nothing() -> None:
+    model, db = {"message": LONG}, {"message": "x"}
+    assert "…" in diff.render(model, db)
+    whole = diff.render(model, db, limit=None, width=None)
+    assert whole == f"  ['message']: model={LONG!r} db='x'"
+    many = {str(n): n for n in range(30)}
+    assert len(diff.render(many, {}, limit=None).splitlines()) == 30

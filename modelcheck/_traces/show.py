@@ -81,13 +81,13 @@ def step_label(step: Mapping[str, Any]) -> str:
 
 
 def _state(step: Mapping[str, Any]) -> str:
-    if step["aborted"]:
+    if step.get("aborted"):
         return "aborted"
-    if step["blocked"]:
+    if step.get("blocked"):
         return "blocked"
-    if step["pending"]:
+    if step.get("pending"):
         return "pending"
-    if step["sqlstate"] or str(step["outcome"]).startswith("error"):
+    if step.get("sqlstate") or str(step.get("outcome", "")).startswith("error"):
         return "error"
     return "ok"
 
