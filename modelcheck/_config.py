@@ -65,6 +65,15 @@ def mask_dsn(dsn: str | None) -> str | None:
     return psycopg.conninfo.make_conninfo("", **params)
 
 
+#: How each setting is spelled where the user gave it: pytest options, or the CLI's.
+PYTEST_FLAGS: Final[Mapping[str, str]] = {
+    "dsn": "--modelcheck-dsn",
+    "pg_bin": "--modelcheck-pg-bin",
+    "profile": "--modelcheck-profile",
+}
+CLI_FLAGS: Final[Mapping[str, str]] = {"dsn": "--dsn", "pg_bin": "--pg-bin", "profile": "--profile"}
+
+
 @attrs.frozen
 class Config:
     """Where modelcheck gets its Postgres from and how hard it searches.
@@ -77,12 +86,14 @@ class Config:
     pg_bin: Path | None = None
     profile: str = DEFAULT_PROFILE
     target: str | None = None
+    #: The flag names error messages use (the CLI passes its own spelling).
+    flags: Mapping[str, str] = attrs.field(default=PYTEST_FLAGS, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ConfigError(
                 f"Unknown modelcheck profile {self.profile!r}. To fix this, either: pass "
-                f"--modelcheck-profile with one of {sorted(PROFILES)}, or set "
+                f"{self.flags['profile']} with one of {sorted(PROFILES)}, or set "
                 f"{ENV_PROFILE} to one of them."
             )
         if self.dsn is not None:
@@ -91,14 +102,14 @@ class Config:
             except psycopg.ProgrammingError as exc:
                 raise ConfigError(
                     f"The database URL is not a valid libpq connection string: {exc}. "
-                    "To fix this, either: correct --modelcheck-dsn / "
+                    f"To fix this, either: correct {self.flags['dsn']} / "
                     f"{ENV_DSN} (e.g. postgresql://user@host:5432/postgres), or unset it "
                     "to use an embedded cluster."
                 ) from exc
         if self.pg_bin is not None and not (self.pg_bin / "postgres").is_file():
             raise ConfigError(
                 f"No 'postgres' executable in {str(self.pg_bin)!r}. To fix this, either: "
-                f"point --modelcheck-pg-bin / {ENV_PG_BIN} at a directory holding "
+                f"point {self.flags['pg_bin']} / {ENV_PG_BIN} at a directory holding "
                 "'postgres' and 'initdb' (e.g. /usr/lib/postgresql/15/bin, or the output "
                 "of `pg_config --bindir`), or unset it to let modelcheck find one."
             )
@@ -112,6 +123,7 @@ class Config:
         profile: str | None = None,
         target: str | None = None,
         env: Mapping[str, str] | None = None,
+        flags: Mapping[str, str] = PYTEST_FLAGS,
     ) -> Config:
         """Build the config: explicit arguments win over the environment.
 
@@ -125,4 +137,5 @@ class Config:
             pg_bin=Path(bin_dir).expanduser() if bin_dir is not None else None,
             profile=profile or env.get(ENV_PROFILE) or DEFAULT_PROFILE,
             target=target or env.get(ENV_TARGET) or None,
+            flags=flags,
         )

@@ -57,7 +57,11 @@ def test_doctor_reports_an_unreachable_dsn(
 
 def test_bad_bin_dir_is_reported(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["--pg-bin", str(tmp_path), "doctor"]) == 2
-    assert "No 'postgres' executable" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "No 'postgres' executable" in err
+    # The flag the user typed, not the pytest option of the same setting.
+    assert "point --pg-bin /" in err
+    assert "--modelcheck-pg-bin" not in err
 
 
 def test_subcommands_plug_in() -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from modelcheck._config import ENV_PROFILE, PROFILES, Config
+from modelcheck._config import CLI_FLAGS, ENV_PROFILE, PROFILES, Config
 from modelcheck._postgres.server import EmbeddedServer, ExternalServer, connect_admin, find_postgres
 from modelcheck.errors import ModelcheckError
 
@@ -100,7 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(subcommands).parse_args(argv)
     try:
         config = Config.resolve(
-            dsn=args.dsn, pg_bin=args.pg_bin, profile=args.profile, target=args.target
+            dsn=args.dsn,
+            pg_bin=args.pg_bin,
+            profile=args.profile,
+            target=args.target,
+            flags=CLI_FLAGS,
         )
         return subcommands[args.command].run(args, config)
     except ModelcheckError as exc:
