@@ -1,8 +1,8 @@
 """Long runs: every machine under fresh random seeds until a time budget is spent.
 
 Each run is a plain ``pytest <machine file> --hypothesis-seed=<seed>`` in a child
-process (so machines stay ordinary Hypothesis tests that HypoFuzz and pytest-xdist can
-run unchanged). Runs are numbered round by round over the sorted machine files; run
+process (so machines stay ordinary pytest tests that pytest-xdist can run unchanged;
+HypoFuzz runs their fuzz form, ``modelcheck._fuzz``). Runs are numbered round by round over the sorted machine files; run
 ``k`` belongs to shard ``k % n + 1`` of ``n``, so CI matrix jobs split the work
 without talking to each other. Failures leave traces (``--modelcheck-traces``) and
 their examples in a Hypothesis example database directory shared between runs.
