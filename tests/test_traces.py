@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from modelcheck._cli import main
 from modelcheck._postgres.server import EmbeddedServer, ExternalServer
 from modelcheck._traces import trace as _trace
+from modelcheck._traces.minimise import ddmin
 from modelcheck._traces.replay import check_target, replay
 from modelcheck._traces.show import render, step_label
 from modelcheck._weekly import (
@@ -357,6 +358,53 @@ def test_a_buggy_target_writes_a_complete_trace(failing: tuple[Path, Path]) -> N
     assert step["sql"].startswith('SELECT * FROM vstore."commit"(')
     assert trace["failure"]["detail"] in trace["failure"]["message"]
     assert "commit identifier" in trace["failure"]["detail"]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_minimise_drops_every_step_the_failure_does_not_need(
+    failing: tuple[Path, Path],
+) -> None:
+    folder, path = failing
+    trace = _trace.load(path)
+    (failing_step,) = trace["steps"]
+    noise = [("log", ["main"]), ("verify", []), ("log", ["main"]), ("verify", [])]
+    steps = [
+        {**failing_step, "number": n, "operation": op, "args": args, "sql": None}
+        for n, (op, args) in enumerate(noise, 1)
+    ]
+    steps.append({**failing_step, "number": len(noise) + 1})
+    trace["steps"] = steps
+    trace["events"] = [{"event": "step", "number": s["number"]} for s in steps]
+    noisy = folder / "noisy.json"
+    noisy.write_text(json.dumps(trace))
+
+    done = run(["-m", "modelcheck", "minimise", str(noisy), "--budget", "120s"], folder, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("5 -> 1 steps (1-minimal;"), done.stdout
+    smaller = _trace.load(folder / "noisy.min.json")
+    assert [s["operation"] for s in smaller["steps"]] == ["commit"]
+    replayed = run(["-m", "modelcheck", "replay", str(folder / "noisy.min.json")], folder, folder)
+    assert replayed.returncode == 1, replayed.stdout + replayed.stderr
+    assert "REPRODUCED" in replayed.stdout
+
+
+def test_ddmin_keeps_exactly_what_the_failure_needs() -> None:
+    needed = {3, 11, 12}
+    tried: list[list[int]] = []
+
+    def fails(units: list[int]) -> bool:
+        tried.append(units)
+        return needed <= set(units)
+
+    kept, complete = ddmin(list(range(20)), fails, lambda: False)
+    assert kept == [3, 11, 12]
+    assert complete
+    assert len(tried) < 60  # far fewer than the 2**20 subsets
+    stop_after = len(tried) + 5  # a budget that runs out early: the best so far
+    partial, complete = ddmin(list(range(20)), fails, lambda: len(tried) > stop_after)
+    assert not complete
+    assert needed <= set(partial)
 
 
 @pytest.mark.slow

@@ -126,17 +126,21 @@ def replay(
     server: EmbeddedServer | ExternalServer,
     *,
     target_spec: str | None = None,
+    pool: DatabasePool | None = None,
 ) -> ReplayResult:
-    """Re-run a trace's steps on a fresh database of ``server``."""
+    """Re-run a trace's steps on a fresh database of ``server`` (from ``pool`` when
+    given: the minimiser replays many candidates of one trace on one pool)."""
     target = check_target(trace, target_spec)
     machine_class = _trace.load_machine(trace)
     steps = {step["number"]: step for step in trace["steps"]}
     error: BaseException | None = None
     ran = 0
-    with (
-        DatabasePool(server, installer_for(target), settings=SESSION_SETTINGS) as pool,
-        _trace.replaying() as failures,
-    ):
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(
+                DatabasePool(server, installer_for(target), settings=SESSION_SETTINGS)
+            )
+        failures = stack.enter_context(_trace.replaying())
         environment = MachineEnvironment(target, pool, trace["profile"], seed=trace["seed"])
         machine: DifferentialMachine | None = None
         try:
