@@ -31,6 +31,12 @@ class ContentionRules(InterleavedMachine, DomainMachine):
 
     _cycles = 0
 
+    @staticmethod
+    def _waits(session: Any) -> bool:
+        """Whether a session's statement is still pending (a call, so a type checker
+        does not assume the last check still holds after ``run``)."""
+        return session.pending is not None
+
     def _write_args(self, operation: str, branch: str) -> tuple[Any, ...]:
         self._cycles += 1
         if operation == "commit":
@@ -42,16 +48,22 @@ class ContentionRules(InterleavedMachine, DomainMachine):
             return (branch, f"{8000 + self._cycles % 1000:04d}_cycle", ops)
         return (branch,)
 
-    def _two_branches(self, data: st.DataObject) -> list[str]:
-        """Two live branches other than main (created first when missing)."""
+    def _two_branches(self, data: st.DataObject, session: int) -> list[str] | None:
+        """Two live branches other than main, created first (in autocommit, on the idle
+        ``session``) when missing; None when the store refuses to make them."""
 
         def live() -> list[str]:
             branches = self.model.branches.items()
             return sorted(n for n, b in branches if b.status == "active" and n != "main")
 
-        while len(live()) < 2:
+        self.current = session
+        for _ in range(2):  # bounded: a refused create must not loop forever
+            if len(live()) >= 2:
+                break
             self._cycles += 1
             self.run("create_branch", f"cycle-{self._cycles}", "main")
+        if len(live()) < 2:
+            return None
         return data.draw(st.permutations(live()), label="branches")[:2]
 
     @precondition(lambda self: self.has_two_idle_sessions())
@@ -67,18 +79,21 @@ class ContentionRules(InterleavedMachine, DomainMachine):
         """A writes X, B writes Y, A writes Y (waits), B writes X: a lock cycle."""
         idle = [s for s in self.sessions if s.txn is None and s.pending is None]
         a, b = idle[0], idle[1]
-        x, y = self._two_branches(data)
+        pair = self._two_branches(data, a.index)
+        if pair is None or self._waits(a):
+            return  # no two branches to fight over
+        x, y = pair
         for session, branch in ((a, x), (b, y)):
             self.current = session.index
             self._begin(level)
             self.run(first, *self._write_args(first, branch))
-            if session.txn is None:
-                return  # the write failed and its transaction rolled back: no cycle
+            if session.txn is None or self._waits(session):
+                return  # failed (rolled back), or waits on a third session: no cycle
         self.current = a.index
         self.await_(a.conn.execute(b"SET LOCAL deadlock_timeout = '10s'"))
         self._record(a.index, "SET LOCAL deadlock_timeout = '10s' (B must be the victim)")
         self.run(second, *self._write_args(second, y))
-        if a.pending is None:
+        if not self._waits(a):
             return  # it did not wait (the store took no lock): no cycle to close
         self.current = b.index
         self.run(second, *self._write_args(second, x))
@@ -100,7 +115,11 @@ class ContentionRules(InterleavedMachine, DomainMachine):
         a migration no longer applied)."""
         idle = [s for s in self.sessions if s.txn is None and s.pending is None]
         a, b = idle[0], idle[1]
-        source, into = self._two_branches(data)
+        pair = self._two_branches(data, a.index)
+        if pair is None or self._waits(a):
+            return  # no two branches to race on
+        source, into = pair
+        self.current = a.index
         if operation == "merge":
             self.run("commit", source, "to merge")  # something to merge, in autocommit
             args: tuple[Any, ...] = (source, into)
@@ -108,11 +127,13 @@ class ContentionRules(InterleavedMachine, DomainMachine):
             branch_args = self._write_args("apply_migration", into)
             self.run("apply_migration", *branch_args)
             args = (branch_args[1],)
+        if self._waits(a):
+            return  # the set-up waits on a third session's lock
         self.current = a.index
         self._begin(level)
         self.run(operation, *args)
-        if a.txn is None:
-            return  # the first one failed and rolled back: no race to run
+        if a.txn is None or self._waits(a):
+            return  # failed (rolled back), or waits on a third session: no race
         self.current = b.index
         self.run(operation, *args)
         if a.pending is None and a.txn is not None:
