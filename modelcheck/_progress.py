@@ -47,7 +47,8 @@ class Progress:
         self._last = now
         phase = "shrinking a failure" if failed else "generating"
         self._shown = True
-        self.write(f"modelcheck: {machine}: {examples} examples, {steps} steps, {phase}", self.live)
+        counts = f"{examples} example{'s' * (examples != 1)}, {steps} step{'s' * (steps != 1)}"
+        self.write(f"modelcheck: {machine}: {counts}, {phase}", self.live)
 
     def done(self) -> None:
         """End a live line so the next output starts on a fresh line."""

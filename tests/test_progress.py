@@ -8,11 +8,11 @@ from modelcheck._progress import Progress
 def test_ticks_write_the_machine_its_counts_and_phase() -> None:
     written: list[tuple[str, bool]] = []
     progress = Progress(lambda text, live: written.append((text, live)), live=True, interval_s=0)
-    progress.tick("BranchMachine", 3, 41, failed=False)
+    progress.tick("BranchMachine", 1, 41, failed=False)
     progress.tick("BranchMachine", 9, 160, failed=True)
     progress.done()
     assert written == [
-        ("modelcheck: BranchMachine: 3 examples, 41 steps, generating", True),
+        ("modelcheck: BranchMachine: 1 example, 41 steps, generating", True),
         ("modelcheck: BranchMachine: 9 examples, 160 steps, shrinking a failure", True),
         ("", False),  # the live line is ended, so pytest's next output starts afresh
     ]
