@@ -177,6 +177,8 @@ class Step:
     outcome: str
     #: The statement sent, when the machine knows it (traces fill in the rest).
     sql: str | None = None
+    #: ``outcome`` with no value cut (traces keep it for the page), when known.
+    full_outcome: str | None = None
 
     def describe(self) -> str:
         shown = ", ".join(repr(a) for a in self.args)
@@ -339,7 +341,8 @@ class DifferentialMachine(RuleBasedStateMachine):
             f"error {actual_error.sqlstate} {actual_error.kind}" if actual_error else _short(actual)
         )
         self.count(f"{operation}: {'error ' + actual_error.kind if actual_error else 'ok'}")
-        step = Step(number, 0, operation, args, outcome)
+        whole = outcome if actual_error else repr(actual)
+        step = Step(number, 0, operation, args, outcome, full_outcome=whole)
         self.steps.append(step)
         note_step(step.describe())
         problems = compare_outcome(
@@ -348,7 +351,11 @@ class DifferentialMachine(RuleBasedStateMachine):
         if not problems and expected_error is None and actual_error is None:
             problems = self.learn(row.opaque(actual, args), required=True)
         if problems:
-            self.fail(step, "\n".join(f"  {p}" for p in problems))
+            uncut = compare_outcome(
+                expected, expected_error, actual, actual_error, row.compare, args, width=None
+            )
+            full = "\n".join(f"  {p}" for p in uncut) if uncut else None  # else laws: not cut
+            self.fail(step, "\n".join(f"  {p}" for p in problems), full_detail=full)
         self.check_state(step)
         return expected if expected_error is None else None
 
@@ -558,9 +565,9 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, width: int | None = 160) -> str:
     text = repr(value)
-    return text if len(text) < 160 else text[:159] + "…"
+    return text if width is None or len(text) < width else text[: width - 1] + "…"
 
 
 def _err(error: OperationError | None) -> str:
@@ -631,14 +638,16 @@ def compare_outcome(
     actual_error: OperationError | None,
     compare: Callable[[Any, Any, tuple[Any, ...]], Iterable[str]],
     args: tuple[Any, ...],
+    width: int | None = 160,
 ) -> list[str]:
     """How the model's outcome and the target's differ: errors by (SQLSTATE, kind),
-    results by the operation's comparison. Empty when they agree."""
+    results by the operation's comparison. Empty when they agree. Results are cut at
+    ``width`` characters (``None``: whole, as a trace keeps them)."""
     if expected_error is not None or actual_error is not None:
         if expected_error is None:
-            return [f"model: ok {_short(expected)}", f"db:    error {_err(actual_error)}"]
+            return [f"model: ok {_short(expected, width)}", f"db:    error {_err(actual_error)}"]
         if actual_error is None:
-            return [f"model: error {_err(expected_error)}", f"db:    ok {_short(actual)}"]
+            return [f"model: error {_err(expected_error)}", f"db:    ok {_short(actual, width)}"]
         if expected_error.outcome != actual_error.outcome:
             return [f"model: error {_err(expected_error)}", f"db:    error {_err(actual_error)}"]
         return []

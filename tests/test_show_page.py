@@ -9,7 +9,10 @@ from typing import Any
 from _pages import LONG, concurrency_trace
 
 from modelcheck import diff
+from modelcheck._traces import trace as _trace
 from modelcheck._traces.show import render, step_label
+from modelcheck.machine import Step, compare_outcome
+from modelcheck.spec import OperationError
 
 
 class _Page(HTMLParser):
@@ -111,3 +114,24 @@ def test_the_whole_diff_a_trace_keeps_cuts_nothing() -> None:
     assert whole == f"  ['message']: model={LONG!r} db='x'"
     many = {str(n): n for n in range(30)}
     assert len(diff.render(many, {}, limit=None).splitlines()) == 30
+
+
+def test_a_result_cut_for_the_message_is_kept_whole_for_the_page() -> None:
+    result = {"checksum": "f" * 300}
+    short = compare_outcome(None, OperationError("ddl", "42P07"), result, None, _never, ())
+    whole = compare_outcome(
+        None, OperationError("ddl", "42P07"), result, None, _never, (), width=None
+    )
+    assert short[1].endswith("…")
+    assert whole[1] == f"db:    ok {result!r}"
+    cut = Step(1, 0, "apply_migration", (), repr(result)[:159] + "…", full_outcome=repr(result))
+    assert _trace._full_outcome(cut) == {"full_outcome": repr(result)}
+    assert _trace._full_outcome(Step(1, 0, "log", (), "None", full_outcome="None")) == {}
+    trace = concurrency_trace(verifies=0)
+    trace["steps"][-1].update(outcome=cut.outcome, full_outcome=repr(result))
+    _, parser = _parse(trace)
+    assert repr(result) in "".join(parser.in_details)
+
+
+def _never(expected: Any, actual: Any, args: tuple[Any, ...]) -> list[str]:
+    raise AssertionError("errors are compared before results")

@@ -98,7 +98,7 @@ def _classes(step: Mapping[str, Any], failing: int | None) -> str:
 
 def _cell_body(step: Mapping[str, Any]) -> str:
     sql = f'<span class="sql">{_value(str(step["sql"]))}</span>' if step.get("sql") else ""
-    outcome = _value(str(step["outcome"]))
+    outcome = _value(str(step.get("full_outcome") or step["outcome"]))
     return f"{_value(step_label(step))} &rarr; {outcome}{sql}"
 
 

@@ -246,6 +246,7 @@ def build(machine: DifferentialMachine, failure: Failure, message: str = "") -> 
                 "reads_only": _reads_only(machine, step.operation, interleaved, step.args),
                 "sql": sql_of(target, step),
                 **_outcome_fields(step.outcome),
+                **_full_outcome(step),
             }
         )
     events: list[dict[str, Any]] = []
@@ -276,6 +277,14 @@ def build(machine: DifferentialMachine, failure: Failure, message: str = "") -> 
         "timeline": [list(entry) for entry in timeline],
         "failure": {**attrs.asdict(failure), "message": message},
     }
+
+
+def _full_outcome(step: Step) -> dict[str, str]:
+    """``full_outcome`` when the outcome was cut for the message (the page shows it)."""
+    full = step.full_outcome
+    if full is None or full == step.outcome:
+        return {}
+    return {"full_outcome": full}
 
 
 def _reads_only(
