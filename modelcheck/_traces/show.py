@@ -50,8 +50,12 @@ td.failing { outline: 3px solid #d00; outline-offset: -3px; }
 .legend span.failing { outline: 3px solid #d00; outline-offset: -3px; }
 tr.fold > td { background: #fafafa; padding: 0; }
 tr.fold summary { padding: 3px 6px; color: #555; cursor: pointer; }
-tr.fold table { border: 0; } details.value summary { cursor: pointer; }
-details.value summary::after { content: " (show all)"; color: #1565c0; font-family: system-ui; }
+tr.fold table { border: 0; }
+details.value { display: inline; }
+details.value summary { display: inline; cursor: pointer; list-style: none; }
+details.value summary::-webkit-details-marker { display: none; }
+details.value summary::after { content: " show all"; color: #1565c0; font-family: system-ui;
+                               font-size: 12px; white-space: nowrap; }
 details.value[open] summary { display: none; }
 .note { color: #666; }
 """
