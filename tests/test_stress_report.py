@@ -10,7 +10,12 @@ from html.parser import HTMLParser
 from _pages import stress_run
 
 from modelcheck.suites.vstore.stress import report
-from modelcheck.suites.vstore.stress.checker import CheckResult, PartitionResult
+from modelcheck.suites.vstore.stress.checker import (
+    Anomaly,
+    CheckResult,
+    PartitionResult,
+    _with_calls,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -106,3 +111,12 @@ def _starts(text: str, needle: str) -> list[int]:
         out.append(at)
         at = text.find(needle, at + 1)
     return out
+
+
+def test_a_fork_outlines_the_commits_that_forked() -> None:
+    run, check = stress_run()
+    fork = Anomaly("fork", "branch 'g0_b1' forked", subjects=("c1", "c9"))
+    found = _with_calls(fork, run.history, check.partitions)
+    assert found.calls == (20,)  # the call that returned c1; c9 was never returned
+    assert found.partition == (11, 18, 19, 20, 21)
+    assert _with_calls(Anomaly("version", "v"), run.history, check.partitions).calls == ()

@@ -48,6 +48,8 @@ class Anomaly:
     calls: tuple[int, ...] = ()
     #: Every call of the partition the anomaly was found in (what a trace replays).
     partition: tuple[int, ...] = ()
+    #: Commit identifiers a final-state anomaly names; :func:`check` finds their calls.
+    subjects: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "calls": list(self.calls)}
@@ -525,7 +527,8 @@ def check(
             anomalies.append(_no_order(group, failure, by_index))
     anomalies += id_anomalies([*setup, *history], final)
     if final is not None:
-        anomalies += state_anomalies(final)
+        calls = [*setup, *history]
+        anomalies += [_with_calls(a, calls, results) for a in state_anomalies(final)]
         if all(p.verdict == "pass" for p in results) and not indeterminate:
             composed = compose(base, results)
             expected = from_model(composed)
@@ -734,6 +737,7 @@ def state_anomalies(final: Snapshot) -> list[Anomaly]:
                     "fork",
                     f"branch {branch!r} forked: commits {sorted(kids)} all have first parent "
                     f"{first!r} (a lost update)",
+                    subjects=tuple(sorted(kids)),
                 )
             )
     for name, b in final.branches.items():
@@ -760,6 +764,25 @@ def state_anomalies(final: Snapshot) -> list[Anomaly]:
             if current not in commits:
                 out.append(Anomaly("dangling_parent", f"branch {name!r}: {current!r} missing"))
     return out
+
+
+def _with_calls(
+    anomaly: Anomaly, calls: Sequence[Call], results: Sequence[PartitionResult]
+) -> Anomaly:
+    """A final-state anomaly with the calls that made the commits it names, and their
+    partition: what a timeline outlines and a trace replays."""
+    if not anomaly.subjects:
+        return anomaly
+    made: dict[str, int] = {}
+    for call in calls:
+        trinity = trinity_of(call)
+        if trinity is not None and trinity[0] == "commit":
+            made.setdefault(trinity[1], call.index)
+    involved = tuple(made[s] for s in anomaly.subjects if s in made)
+    if not involved:
+        return anomaly
+    partition = next((p.calls for p in results if involved[0] in p.calls), ())
+    return attrs.evolve(anomaly, calls=involved, partition=partition)
 
 
 def _bumps(version: str) -> set[str]:
