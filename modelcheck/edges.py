@@ -65,30 +65,44 @@ def _combining(text: str) -> str:
     return text[:1] + "\u0301" + text[1:] if text else text
 
 
-_TRANSFORMS: Final[tuple[Callable[[str], str], ...]] = (
-    str.upper,
-    str.lower,
-    str.swapcase,
-    str.title,
-    str.casefold,
-    lambda t: unicodedata.normalize("NFC", t),
-    lambda t: unicodedata.normalize("NFD", t),
-    lambda t: unicodedata.normalize("NFKC", t),
-    lambda t: unicodedata.normalize("NFKD", t),
-    _fullwidth,
-    _confusable,
-    _combining,
-    lambda t: " " + t,
-    lambda t: t + " ",
-    lambda t: f" {t} ",
-    lambda t: t + "\t",
-    lambda t: t + "\n",
-    lambda t: t + "\u00a0",
-    lambda t: t + "\u200b",
-    lambda t: t.strip(),
-    lambda t: t[:-1],
-    lambda t: t + t[-1:],
-)
+#: The ways a careless look-up confuses two keys, each a group of transforms.
+VARIANT_GROUPS: Final[dict[str, tuple[Callable[[str], str], ...]]] = {
+    "case": (str.upper, str.lower, str.swapcase, str.title, str.casefold),
+    "unicode": (
+        lambda t: unicodedata.normalize("NFC", t),
+        lambda t: unicodedata.normalize("NFD", t),
+        lambda t: unicodedata.normalize("NFKC", t),
+        lambda t: unicodedata.normalize("NFKD", t),
+        _fullwidth,
+        _combining,
+    ),
+    "confusable": (_confusable,),
+    "whitespace": (
+        lambda t: " " + t,
+        lambda t: t + " ",
+        lambda t: f" {t} ",
+        lambda t: t + "\t",
+        lambda t: t + "\n",
+        lambda t: t + "\u00a0",
+        lambda t: t + "\u200b",
+        lambda t: t.strip(),
+    ),
+    "edit": (lambda t: t[:-1], lambda t: t + t[-1:]),
+}
+
+
+def variant_groups(key: str) -> dict[str, list[str]]:
+    """:func:`identifier_variants` by group (``case``, ``unicode``, ``confusable``,
+    ``whitespace``, ``edit``); empty groups left out."""
+    seen = {key}
+    groups: dict[str, list[str]] = {}
+    for group, transforms in VARIANT_GROUPS.items():
+        for transform in transforms:
+            variant = transform(key)
+            if variant not in seen and "\x00" not in variant:
+                seen.add(variant)
+                groups.setdefault(group, []).append(variant)
+    return groups
 
 
 def identifier_variants(key: str) -> list[str]:
@@ -96,23 +110,24 @@ def identifier_variants(key: str) -> list[str]:
     normalisation forms, fullwidth and confusable letters, a combining mark, leading
     and trailing whitespace, one character dropped or repeated. Each differs from
     ``key`` (and from the others), in a fixed order; none contains NUL."""
-    seen = {key}
-    variants: list[str] = []
-    for transform in _TRANSFORMS:
-        variant = transform(key)
-        if variant not in seen and "\x00" not in variant:
-            seen.add(variant)
-            variants.append(variant)
-    return variants
+    return [v for variants in variant_groups(key).values() for v in variants]
+
+
+def variant_of(key: str) -> st.SearchStrategy[str]:
+    """One of ``key``'s variants, its group drawn first so that a key with many case
+    or whitespace variants still gets its rarer Unicode ones; ``key`` when it has none."""
+    groups = variant_groups(key)
+    if not groups:
+        return st.just(key)
+    return st.sampled_from(sorted(groups)).flatmap(lambda g: st.sampled_from(groups[g]))
 
 
 def look_up(key: str, *, exact_weight: int = 1) -> st.SearchStrategy[str]:
     """``key`` itself (``exact_weight`` times out of ``exact_weight + 1``), else one of
-    its :func:`identifier_variants`; shrinks to ``key``."""
-    variants = identifier_variants(key)
-    if not variants:
+    its variants (:func:`variant_of`); shrinks to ``key``."""
+    if not variant_groups(key):
         return st.just(key)
-    return st.one_of(*[st.just(key)] * max(1, exact_weight), st.sampled_from(variants))
+    return st.one_of(*[st.just(key)] * max(1, exact_weight), variant_of(key))
 
 
 def size(text: str, measure: Measure) -> int:
@@ -172,10 +187,13 @@ __all__ = [
     "CONFUSABLES",
     "PIECES",
     "SPACES",
+    "VARIANT_GROUPS",
     "Measure",
     "around_limit",
     "identifier_variants",
     "look_up",
     "size",
     "texts_around",
+    "variant_groups",
+    "variant_of",
 ]

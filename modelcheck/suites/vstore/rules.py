@@ -66,7 +66,7 @@ class CreateBranchRules(DomainMachine):
         Unicode form): another name, so the create must succeed."""
         taken = sorted(self.model.branches)
         if _sometimes(data):
-            name = data.draw(strategies.look_up(data.draw(st.sampled_from(taken))), label="name")
+            name = data.draw(strategies.variant_of(data.draw(st.sampled_from(taken))), label="name")
         if _sometimes(data):
             source = data.draw(strategies.look_up(source), label="source")
         return _created(self.run("create_branch", name, source), name)
@@ -108,6 +108,30 @@ class BranchRules(CreateBranchRules):
     @rule()
     def verify(self) -> None:
         self.run("verify")
+
+    @rule(target=DomainMachine.branches, data=st.data())
+    def look_alike(self, data: st.DataObject) -> Any:
+        """Every look-up by a variant of a taken name (another case, Unicode form,
+        width, confusable letter, whitespace): log, resolve, commit, delete, then create
+        it. The spec compares names byte for byte, so the variant names another branch
+        or none; non-ASCII names are preferred, they have the most variants."""
+        names = sorted(self.model.branches)
+        unusual = [n for n in names if not n.isascii()]
+        pool = unusual if unusual and data.draw(st.booleans(), label="unusual") else names
+        key = data.draw(strategies.variant_of(data.draw(st.sampled_from(pool))), label="key")
+        self.run("log", key)
+        self.run("resolve", "branch", key)
+        self.run("commit", key, "look-alike")
+        if not self._quiet():
+            return multiple()  # the commit waits for a lock (interleaved machines)
+        self.run("delete_branch", key)
+        if not self._quiet():
+            return multiple()
+        return _created(self.run("create_branch", key, "main"), key)
+
+    def _quiet(self) -> bool:
+        """No statement is waiting (always so on a sequential machine)."""
+        return all(s.pending is None for s in getattr(self, "sessions", ()))
 
 
 class CommitRules(DomainMachine):
@@ -319,6 +343,12 @@ class ScenarioRules(FocusedRules):
     def _fixture(self, branch: str) -> tuple[str, str] | None:
         """A fresh table with a default, a nullable column, a row and an index whose
         columns are not in name order, on ``branch``; its (table, index) or None."""
+        table, index, operations = self._fixture_operations()
+        applied = self.run("apply_migration", branch, self._identifier("fixture"), operations)
+        return None if applied is None else (table, index)
+
+    def _fixture_operations(self) -> tuple[str, str, list[dict[str, Any]]]:
+        """A fresh fixture's table, index and the operations that create them."""
         self._fresh_migrations += 1
         table = f"scenario_{self._fresh_migrations}"
         index = f"{table}_idx"
@@ -337,8 +367,21 @@ class ScenarioRules(FocusedRules):
                 "unique": False,
             },
         ]
-        applied = self.run("apply_migration", branch, self._identifier("fixture"), operations)
-        return None if applied is None else (table, index)
+        return table, index, operations
+
+    @rule(data=st.data())
+    def reapply_nearly_same(self, data: st.DataObject) -> None:
+        """Apply a fresh migration, then its identifier again with nearly the same
+        operations (reordered, repeated, reversed columns, another case): the checksum
+        covers the exact text, so checksum_mismatch unless the text is the same."""
+        branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
+        identifier = self._identifier("again")
+        _, _, operations = self._fixture_operations()
+        if self.run("apply_migration", branch, identifier, operations) is None:
+            return
+        variant = data.draw(strategies.operations_variant(operations), label="variant")
+        again = data.draw(st.sampled_from(self.active_branches()), label="again on")
+        self.run("apply_migration", again, identifier, variant)
 
     @rule(data=st.data(), kind=st.sampled_from(UNDO_KINDS))
     def apply_and_undo(self, data: st.DataObject, kind: str) -> None:

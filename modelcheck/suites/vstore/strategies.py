@@ -35,6 +35,7 @@ HOSTILE_NAMES = (
     'qu"ote',
     "it's",
     "ünïcødé",
+    "Ångström",
     "🌿 branch",
     " lead",
     "trail ",
@@ -84,6 +85,12 @@ def look_up(key: str) -> st.SearchStrategy[str]:
     (another case, width, Unicode form, whitespace, a confusable letter). The spec
     compares keys byte for byte, so a variant names another entity or none."""
     return edges.look_up(key, exact_weight=3)
+
+
+def variant_of(key: str) -> st.SearchStrategy[str]:
+    """Always a variant of ``key`` (its group first: case, Unicode form, confusable,
+    whitespace, edit): a name the spec says is not ``key``."""
+    return edges.variant_of(key)
 
 
 _OBJECT_NAMES = ("users", "Users", "order", "a.b", 'q"t', "ñame", "t" * 63)

@@ -1,0 +1,60 @@
+"""modelcheck.edges: look-alike keys and texts around a limit are what they claim."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelcheck import edges
+
+
+@pytest.mark.parametrize("key", ["feat", "main", "ünïcødé", "Ångström", " lead", "x", "🌿 b"])
+def test_variants_differ_from_the_key_and_from_each_other(key: str) -> None:
+    variants = edges.identifier_variants(key)
+    assert key not in variants
+    assert len(set(variants)) == len(variants)
+    assert all("\x00" not in v for v in variants)
+    groups = edges.variant_groups(key)
+    assert [v for g in groups.values() for v in g] == variants
+    assert all(groups.values())
+
+
+def test_the_variants_a_careless_look_up_confuses() -> None:
+    variants = edges.identifier_variants("feat")
+    assert {"FEAT", "Feat", "feat ", " feat", "feat\t", "fea"} <= set(variants)
+    assert "\uff46\uff45\uff41\uff54" in variants  # fullwidth, NFKC folds it to feat
+    assert "f\u0435at" in variants  # a Cyrillic e
+    decomposed = unicodedata.normalize("NFD", "ünï")
+    assert decomposed in edges.identifier_variants("ünï")
+    assert unicodedata.normalize("NFC", decomposed) in edges.identifier_variants(decomposed)
+
+
+@given(st.data())
+def test_variant_of_never_draws_the_key(data: st.DataObject) -> None:
+    key = data.draw(st.sampled_from(["feat", "ünïcødé", "main", "a b"]))
+    assert data.draw(edges.variant_of(key)) != key
+    assert data.draw(edges.look_up(key)) in {key, *edges.identifier_variants(key)}
+
+
+@pytest.mark.parametrize(("limit", "measure"), [(63, "bytes"), (4096, "chars"), (5, "bytes")])
+def test_texts_around_a_limit_are_one_unit_either_side(limit: int, measure: edges.Measure) -> None:
+    texts = edges.around_limit(limit, measure)
+    sizes = {edges.size(t, measure) for t in texts}
+    assert sizes == {limit - 1, limit, limit + 1}
+    assert texts == sorted(texts, key=lambda t: (edges.size(t, measure), t))
+
+
+def test_the_texts_mix_units_whitespace_and_combining_marks() -> None:
+    names = edges.around_limit(63, "bytes")
+    straddling = "x" * 62 + "é"  # 63 characters, 64 bytes
+    assert straddling in names
+    assert any(t.endswith(" ") and len(t.encode()) == 64 for t in names)
+    assert " " * 63 in names
+    assert any("\u0301" in t for t in names)
+    messages = edges.around_limit(4096, "chars")
+    assert "é" * 4096 in messages  # 8192 bytes, within a 4096-character limit
+    assert "x" * 4096 + " " in messages
+    assert any(t.count("\u0301") == 2048 for t in messages)  # e + U+0301 is 2 characters
