@@ -28,6 +28,7 @@ import os
 import re
 import textwrap
 import time
+import types
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Final
 
@@ -495,6 +496,8 @@ def run_machine(
         result.update(outcome=outcome, failure=str(exc), error=type(exc).__name__)
         if isinstance(exc, StateMismatch):
             result["mismatch"] = attrs.asdict(exc.failure)
+            # The user's rule and the mismatch, not forty lines of Hypothesis's runner.
+            raise exc.with_traceback(_rule_frames(exc.__traceback__)) from None
         raise
     finally:
         first = coverage.first_failure_s
@@ -509,8 +512,7 @@ def run_machine(
             preconditions={k: dict(v) for k, v in coverage.preconditions.items()},
         )
         environment.results[name] = result
-        environment.progress.done()
-        print(f"{name}: {coverage.report()}")
+        environment.progress.done()  # the coverage table itself is in pytest's summary
     skipped = sorted(set(coverage.skipped) - set(coverage.rules))
     if skipped:
         print(f"{name}: rules skipped, their operations unsupported: {', '.join(skipped)}")
@@ -529,6 +531,25 @@ def run_machine(
             "either: run more examples (--modelcheck-profile ci), or loosen the "
             "rule's precondition / argument strategies."
         )
+
+
+_HYPOTHESIS_DIR: Final = os.path.dirname(hypothesis.__file__)
+
+
+def _rule_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """The traceback without Hypothesis's frames and without frames that hide
+    themselves (``__tracebackhide__``): what is left is the rule that failed."""
+    kept: list[types.TracebackType] = []
+    while tb is not None:
+        frame = tb.tb_frame
+        inside = frame.f_code.co_filename.startswith(_HYPOTHESIS_DIR)
+        if not inside and not frame.f_locals.get("__tracebackhide__"):
+            kept.append(tb)
+        tb = tb.tb_next
+    rebuilt: types.TracebackType | None = None
+    for entry in reversed(kept):
+        rebuilt = types.TracebackType(rebuilt, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return rebuilt
 
 
 def counted_predicate(predicate: Callable[[Any], bool]) -> Callable[[Any], bool]:
