@@ -227,6 +227,34 @@ def test_trace_round_trip() -> None:
     assert Call.from_json(json.loads(json.dumps(call.to_json()))) == call
 
 
+def test_one_trace_per_distinct_anomaly(tmp_path: Path) -> None:
+    model = Model.initial()
+    calls = {
+        i: ok(i, i, "commit", ("main", m), (float(i), i + 1.0), model.commit("main", m))
+        for i, m in enumerate("abc")
+    }
+    same_bug = [
+        checker.Anomaly("fork", "g0 forked", (0, 1), (0, 1, 2)),
+        checker.Anomaly("fork", "g1 forked", (1, 0), (0, 1)),  # smaller: the one kept
+        checker.Anomaly("no_serial_order", "stuck", (0, 2)),
+    ]
+    kept = report.distinct(same_bug, calls)
+    assert [(a.kind, a.message) for a in kept] == [
+        ("fork", "g1 forked"),
+        ("no_serial_order", "stuck"),
+    ]
+
+
+def test_a_stress_trace_given_to_replay_says_what_it_is(tmp_path: Path) -> None:
+    from modelcheck._traces import trace as _trace
+    from modelcheck.errors import TraceError
+
+    path = tmp_path / "anomaly-w8-1-fork.json"
+    path.write_text(json.dumps({"version": 1, "workers": 8, "anomaly": {}, "steps": []}))
+    with pytest.raises(TraceError, match=r"stress anomaly trace.*stress --html"):
+        _trace.load(path)
+
+
 # -------------------------------------------------------------------------- real runs
 
 

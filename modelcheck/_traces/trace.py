@@ -395,6 +395,13 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{str(path)!r} is not a trace (invalid JSON: {exc}). To fix this, pass a file "
             "written by a failing machine (.modelcheck/traces/*.json)."
         ) from exc
+    if isinstance(trace, dict) and "anomaly" in trace and "workers" in trace:
+        raise TraceError(
+            f"{str(path)!r} is a stress anomaly trace (the calls of one anomaly of a "
+            "parallel run), not a machine trace: it has no single-connection replay. To "
+            "see it, open the run's `stress --html` page (its timeline outlines these "
+            "calls); to re-check it, rerun `stress` with the seed it records."
+        )
     if not isinstance(trace, dict) or "format" not in trace:
         raise TraceError(f'{str(path)!r} is not a modelcheck trace (no "format" field).')
     if trace["format"] != FORMAT:

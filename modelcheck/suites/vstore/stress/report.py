@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from modelcheck import _timeline
-from modelcheck.suites.vstore.stress.checker import CheckResult
+from modelcheck.suites.vstore.stress.checker import Anomaly, CheckResult
 from modelcheck.suites.vstore.stress.history import TRACE_VERSION, Call
 from modelcheck.suites.vstore.stress.runner import RunResult
 
@@ -106,15 +106,31 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
     path.write_text(json.dumps(doc, indent=2) + "\n")
 
 
+def distinct(anomalies: Sequence[Anomaly], by_index: Mapping[int, Call]) -> list[Anomaly]:
+    """The smallest anomaly (fewest calls to replay) of each kind and operation set."""
+    best: dict[tuple[str, tuple[str, ...]], Anomaly] = {}
+    for anomaly in anomalies:
+        operations = tuple(
+            sorted({by_index[i].operation for i in anomaly.calls if i in by_index})
+        )
+        key = (anomaly.kind, operations)
+        size = len(anomaly.partition or anomaly.calls)
+        if key not in best or size < len(best[key].partition or best[key].calls):
+            best[key] = anomaly
+    return list(best.values())
+
+
 def write_traces(
     directory: Path, runs: Sequence[tuple[RunResult, CheckResult]], seed: int
 ) -> list[Path]:
-    """One JSON trace file per anomaly (format in docs/stress.md); returns the paths."""
+    """One JSON trace file per *distinct* anomaly (format in docs/stress.md): anomalies
+    of one kind among the same operations are one bug seen many times (a missing lock
+    forks every branch group), so only the smallest of each is written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for run, check in runs:
         by_index = {c.index: c for c in [*run.setup, *run.history]}
-        for n, anomaly in enumerate(check.anomalies, 1):
+        for n, anomaly in enumerate(distinct(check.anomalies, by_index), 1):
             wanted = set(anomaly.partition or anomaly.calls)
             steps = sorted((by_index[i] for i in wanted if i in by_index), key=lambda c: c.invoke)
             doc = {
