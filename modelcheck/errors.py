@@ -55,7 +55,11 @@ class Mismatch:
         return (
             f"modelcheck: {self.heading} {self.where} (target {self.target!r}, machine "
             f"{self.machine})\n{self.detail}\n{self.history_title}:\n{self.history}\n"
-            + (f"trace: {self.trace}\n" if self.trace else "")
+            + (
+                f"trace: {self.trace} (the reproduction; it replaces @reproduce_failure)\n"
+                if self.trace
+                else ""
+            )
             + f"replay: {self.replay}"
         )
 

@@ -148,7 +148,10 @@ def test_a_mismatch_is_data_and_renders_its_message() -> None:
     message = str(error)
     assert message.startswith("modelcheck: state differs after step 2: log (target 'm'")
     assert "\nsteps:\n  1. [c0]" in message
-    assert message.endswith("trace: t.json\nreplay: python -m modelcheck replay t.json")
+    assert message.endswith(
+        "trace: t.json (the reproduction; it replaces @reproduce_failure)\n"
+        "replay: python -m modelcheck replay t.json"
+    )
 
 
 # ------------------------------------------------------- sequential kills, shrunk
