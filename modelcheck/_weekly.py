@@ -2,10 +2,11 @@
 
 Each run is a plain ``pytest <machine file> --hypothesis-seed=<seed>`` in a child
 process (so machines stay ordinary pytest tests that pytest-xdist can run unchanged;
-HypoFuzz runs their fuzz form, ``modelcheck._fuzz``). Runs are numbered round by round over the sorted machine files; run
-``k`` belongs to shard ``k % n + 1`` of ``n``, so CI matrix jobs split the work
-without talking to each other. Failures leave traces (``--modelcheck-traces``) and
-their examples in a Hypothesis example database directory shared between runs.
+HypoFuzz runs their fuzz form, ``modelcheck._fuzz``). Runs are numbered round by
+round over the sorted machine files; run ``k`` belongs to shard ``k % n + 1`` of
+``n``, so CI matrix jobs split the work without talking to each other. Failures leave
+traces (``--modelcheck-traces``) and their examples in a Hypothesis example database
+directory shared between runs.
 """
 
 from __future__ import annotations
