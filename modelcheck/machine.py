@@ -480,7 +480,7 @@ def run_machine(
     name = machine.__name__
     coverage = environment.coverage.setdefault(name, Coverage())
     print(f"\nmodelcheck: {name} on {environment.target.name}, seed={environment.seed}")
-    factory = hypothesis.seed(environment.seed)(lambda: machine(environment))
+    factory = hypothesis.seed(environment.seed)(machine_factory(machine, environment))
     started = environment.started = time.perf_counter()
     coverage.first_failure_s = None
     result: dict[str, Any] = {
@@ -531,6 +531,24 @@ def run_machine(
             "either: run more examples (--modelcheck-profile ci), or loosen the "
             "rule's precondition / argument strategies."
         )
+
+
+def machine_factory(
+    machine: type[DifferentialMachine], environment: MachineEnvironment
+) -> Callable[[], DifferentialMachine]:
+    """What ``run_state_machine_as_test`` builds each example from.
+
+    Hypothesis keys a stateful test's saved examples on the factory's source; every
+    factory here is the same lambda, so without an extra digest all machines shared one
+    key and replayed each other's examples. The digest names the machine and target.
+    """
+
+    def factory() -> DifferentialMachine:
+        return machine(environment)
+
+    key = f"{machine.__module__}.{machine.__qualname__} on {environment.target.name}"
+    factory._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
+    return factory
 
 
 _HYPOTHESIS_DIR: Final = os.path.dirname(hypothesis.__file__)
