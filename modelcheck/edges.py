@@ -113,10 +113,13 @@ def identifier_variants(key: str) -> list[str]:
     return [v for variants in variant_groups(key).values() for v in variants]
 
 
-def variant_of(key: str) -> st.SearchStrategy[str]:
+def variant_of(key: str, group: str | None = None) -> st.SearchStrategy[str]:
     """One of ``key``'s variants, its group drawn first so that a key with many case
-    or whitespace variants still gets its rarer Unicode ones; ``key`` when it has none."""
+    or whitespace variants still gets its rarer Unicode ones (or from ``group``, when
+    ``key`` has variants there); ``key`` when it has none."""
     groups = variant_groups(key)
+    if group in groups:
+        return st.sampled_from(groups[group])
     if not groups:
         return st.just(key)
     return st.sampled_from(sorted(groups)).flatmap(lambda g: st.sampled_from(groups[g]))

@@ -109,16 +109,28 @@ class BranchRules(CreateBranchRules):
     def verify(self) -> None:
         self.run("verify")
 
-    @rule(target=DomainMachine.branches, data=st.data())
-    def look_alike(self, data: st.DataObject) -> Any:
+    @rule(
+        target=DomainMachine.branches,
+        data=st.data(),
+        group=st.sampled_from(("unicode", "unicode", "case", "whitespace", "confusable", "edit")),
+    )
+    def look_alike(self, data: st.DataObject, group: str) -> Any:
         """Every look-up by a variant of a taken name (another case, Unicode form,
         width, confusable letter, whitespace): log, resolve, commit, delete, then create
         it. The spec compares names byte for byte, so the variant names another branch
         or none; non-ASCII names are preferred, they have the most variants."""
         names = sorted(self.model.branches)
         unusual = [n for n in names if not n.isascii()]
-        pool = unusual if unusual and data.draw(st.booleans(), label="unusual") else names
-        key = data.draw(strategies.variant_of(data.draw(st.sampled_from(pool))), label="key")
+        if not unusual and data.draw(st.booleans(), label="make one"):
+            name = data.draw(st.sampled_from(strategies.UNUSUAL_NAMES), label="unusual")
+            if self.run("create_branch", name, "main") is not None:
+                unusual = [name]
+            if not self._quiet():
+                return multiple()
+        prefer_unusual = data.draw(st.integers(0, 3), label="pool") > 0
+        pool = unusual if unusual and prefer_unusual else names
+        name = data.draw(st.sampled_from(pool), label="name")
+        key = data.draw(strategies.variant_of(name, group), label="key")
         self.run("log", key)
         self.run("resolve", "branch", key)
         self.run("commit", key, "look-alike")
@@ -180,15 +192,31 @@ class MigrationRules(DomainMachine):
         data=st.data(),
     )
     def rollback_migration(self, identifier: str, data: st.DataObject) -> None:
-        self.run("rollback_migration", data.draw(strategies.look_up(identifier), label="key"))
+        """An applied or unknown identifier, often in another case or with whitespace
+        (rollback_latest is the rule that succeeds)."""
+        key = data.draw(
+            st.one_of(
+                st.just(identifier),
+                strategies.variant_of(identifier, "case"),
+                strategies.variant_of(identifier),
+            ),
+            label="key",
+        )
+        self.run("rollback_migration", key)
 
     @precondition(lambda self: self.has_applied_migration())
-    @rule(data=st.data())
-    def rollback_latest(self, data: st.DataObject) -> None:
-        """Roll back the latest applied migration of a branch (the one that can succeed)."""
+    @rule(data=st.data(), look_alike_first=st.booleans())
+    def rollback_latest(self, data: st.DataObject, look_alike_first: bool) -> None:
+        """Roll back the latest applied migration of a branch (the one that can succeed),
+        sometimes first by a look-alike of its identifier (another case, whitespace),
+        which names no migration."""
         applied = [m for m in self.model.migrations.values() if m.status == "applied"]
         branch = data.draw(st.sampled_from(sorted({m.branch for m in applied})))
         latest = [m for m in applied if m.branch == branch][-1]
+        if look_alike_first:
+            group = data.draw(st.sampled_from(("case", "whitespace")), label="group")
+            key = data.draw(strategies.variant_of(latest.key.identifier, group), label="key")
+            self.run("rollback_migration", key)
         self.run("rollback_migration", latest.key.identifier)
 
 
@@ -356,7 +384,7 @@ class ScenarioRules(FocusedRules):
             {"name": "c", "type": "integer", "nullable": True, "default": "7"},
             {"name": "d", "type": "text", "nullable": True, "default": None},
         ]
-        operations = [
+        operations: list[dict[str, Any]] = [
             {"op": "create_table", "table": table, "columns": columns},
             {"op": "insert_rows", "table": table, "rows": [["1", "one"]]},
             {

@@ -87,10 +87,14 @@ def look_up(key: str) -> st.SearchStrategy[str]:
     return edges.look_up(key, exact_weight=3)
 
 
-def variant_of(key: str) -> st.SearchStrategy[str]:
+def variant_of(key: str, group: str | None = None) -> st.SearchStrategy[str]:
     """Always a variant of ``key`` (its group first: case, Unicode form, confusable,
-    whitespace, edit): a name the spec says is not ``key``."""
-    return edges.variant_of(key)
+    whitespace, edit; or ``group``): a name the spec says is not ``key``."""
+    return edges.variant_of(key, group)
+
+
+#: Non-ASCII names with precomposed letters: they have every kind of variant.
+UNUSUAL_NAMES: Final = ("ünï", "Ångström", "café")
 
 
 _OBJECT_NAMES = ("users", "Users", "order", "a.b", 'q"t', "ñame", "t" * 63)

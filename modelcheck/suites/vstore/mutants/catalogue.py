@@ -406,7 +406,7 @@ class LogNormalisesNfc(Mutant):
         "log looks the branch up after Unicode NFC normalisation: the decomposed "
         "spelling of 'ünï' finds the precomposed branch instead of branch_not_found"
     )
-    killers = ("branches", "commits", "combined")
+    killers = ("commits", "branches", "combined")
     mutation = Mutation(
         "80_reads.sql",
         "log",
