@@ -54,6 +54,9 @@ class Txn:
     ops: list[_serial.Observed] = attrs.field(factory=list)
     aborted: bool = False
     number: int = 0
+    #: A ``lock_timeout`` is armed (the fault rules): a wait of this transaction ends
+    #: by itself, so a step never settles with it blocked (see ``settle``).
+    lock_timeout: bool = False
 
     @property
     def checks_reads(self) -> bool:
@@ -295,6 +298,9 @@ class InterleavedMachine(DifferentialMachine):
                 s.pending is not None
                 and s.pending.blocked_since is not None
                 and now - s.pending.blocked_since > SETTLE_BLOCKED_S
+                # A wait under lock_timeout always ends (55P03, or the lock): settling
+                # before it did would let a starved backend's timer decide the outcome.
+                and not getattr(self._pending_txn.get(s.index), "lock_timeout", False)
                 for s in waiting
             ):
                 for session in waiting:
