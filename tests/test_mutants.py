@@ -179,8 +179,9 @@ SEQUENTIAL_KILLS = [
     # mutant, machine, seed, examples, steps, the differing path in the message
     # The id changes in the state: its IMMUTABLE law breaks before any diff is drawn.
     ("mutant-branch-id-changes", "commits", 0, 20, 8, r"uuid of \('branch', '[^']*'\) changed"),
-    ("mutant-message-trimmed", "commits", 1, 40, 6, r"commit identifier: model="),
-    ("mutant-branch-name-lowercased", "branches", 3, 20, 5, r"identifier: model="),
+    ("mutant-message-trimmed", "commits", 2, 80, 6, r"commit identifier: model="),
+    # The look_alike rule usually gets there first: creating MAIN, the mutant finds main.
+    ("mutant-branch-name-lowercased", "branches", 3, 20, 5, r"db: +error 42710 branch_exists"),
 ]
 
 
@@ -205,7 +206,7 @@ def test_a_sequential_mutant_fails_with_a_short_readable_mismatch(
     message = str(failed.value)
     assert 1 <= failed.value.failure.step_count <= 8, message
     assert re.search(path, message), message
-    assert " db=" in message
+    assert " db=" in message or re.search(r"\n +db: +", message), message  # a path or a result
     assert f"target {mutant!r}" in message
     assert env.results[machine(machine_name).__name__]["outcome"] == "failed"
 
