@@ -115,10 +115,11 @@ class BranchRules(CreateBranchRules):
         group=st.sampled_from(("unicode", "unicode", "case", "whitespace", "confusable", "edit")),
     )
     def look_alike(self, data: st.DataObject, group: str) -> Any:
-        """Every look-up by a variant of a taken name (another case, Unicode form,
-        width, confusable letter, whitespace): log, resolve, commit, delete, then create
-        it. The spec compares names byte for byte, so the variant names another branch
-        or none; non-ASCII names are preferred, they have the most variants."""
+        """A look-up by a variant of a taken name (another case, Unicode form, width,
+        confusable letter, whitespace): log, resolve, commit, delete or create it. The
+        spec compares names byte for byte, so the variant names another branch or none;
+        non-ASCII names are preferred, they have the most variants. One operation per
+        step, so a shrunk failure keeps only the look-up that failed."""
         names = sorted(self.model.branches)
         unusual = [n for n in names if not n.isascii()]
         if not unusual and data.draw(st.booleans(), label="make one"):
@@ -131,19 +132,24 @@ class BranchRules(CreateBranchRules):
         pool = unusual if unusual and prefer_unusual else names
         name = data.draw(st.sampled_from(pool), label="name")
         key = data.draw(strategies.variant_of(name, group), label="key")
-        self.run("log", key)
-        self.run("resolve", "branch", key)
-        self.run("commit", key, "look-alike")
-        if not self._quiet():
-            return multiple()  # the commit waits for a lock (interleaved machines)
-        self.run("delete_branch", key)
-        if not self._quiet():
-            return multiple()
-        return _created(self.run("create_branch", key, "main"), key)
+        operation = data.draw(st.sampled_from(_LOOK_UPS), label="look-up")
+        if operation == "create_branch":
+            return _created(self.run("create_branch", key, "main"), key)
+        if operation == "resolve":
+            self.run("resolve", "branch", key)
+        elif operation == "commit":
+            self.run("commit", key, "look-alike")
+        else:
+            self.run(operation, key)
+        return multiple()
 
     def _quiet(self) -> bool:
         """No statement is waiting (always so on a sequential machine)."""
         return all(s.pending is None for s in getattr(self, "sessions", ()))
+
+
+#: What ``look_alike`` may do with a variant key, one per step.
+_LOOK_UPS = ("log", "resolve", "commit", "delete_branch", "create_branch")
 
 
 class CommitRules(DomainMachine):
