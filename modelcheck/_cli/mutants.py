@@ -93,7 +93,8 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     invalid = stats["invalid"]
     print(
         f"{stats['killed']}/{stats['mutants']} killed; invalid {len(invalid)}"
-        f"{' (' + ', '.join(invalid) + ')' if invalid else ''}; reference {stats['reference']}; "
+        f"{' (' + ', '.join(invalid) + ')' if invalid else ''}; "
+        f"reference {stats['reference'] or 'not run'}; "
         f"report: {json_path} and {md_path}"
     )
     ok = stats["killed"] == stats["mutants"] and stats["reference"] in (None, "passed")
