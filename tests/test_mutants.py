@@ -179,7 +179,7 @@ SEQUENTIAL_KILLS = [
     # mutant, machine, seed, examples, steps, the differing path in the message
     # The id changes in the state: its IMMUTABLE law breaks before any diff is drawn.
     ("mutant-branch-id-changes", "commits", 0, 20, 8, r"uuid of \('branch', '[^']*'\) changed"),
-    ("mutant-message-trimmed", "commits", 2, 80, 6, r"commit identifier: model="),
+    ("mutant-message-trimmed", "commits", 11, 40, 6, r"commit identifier: model="),
     ("mutant-branch-name-lowercased", "branches", 3, 20, 5, r"identifier: model="),
 ]
 
@@ -331,7 +331,7 @@ def test_the_runner_kills_a_mutant_passes_the_reference_and_reports(
     (machines / "test_branches.py").write_text(_TINY_MACHINE)
     config = RunConfig(
         profile="dev",
-        seed=3,
+        seed=1,  # a seed whose 40 tiny examples reach `delete_branch('main')`
         machines_dir=machines,
         work_dir=tmp_path / "work",
         dsn=modelcheck_server.dsn,
