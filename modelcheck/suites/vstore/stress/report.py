@@ -110,9 +110,7 @@ def distinct(anomalies: Sequence[Anomaly], by_index: Mapping[int, Call]) -> list
     """The smallest anomaly (fewest calls to replay) of each kind and operation set."""
     best: dict[tuple[str, tuple[str, ...]], Anomaly] = {}
     for anomaly in anomalies:
-        operations = tuple(
-            sorted({by_index[i].operation for i in anomaly.calls if i in by_index})
-        )
+        operations = tuple(sorted({by_index[i].operation for i in anomaly.calls if i in by_index}))
         key = (anomaly.kind, operations)
         size = len(anomaly.partition or anomaly.calls)
         if key not in best or size < len(best[key].partition or best[key].calls):
