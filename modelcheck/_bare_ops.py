@@ -3,8 +3,9 @@
 ``nox -s bench`` runs a machine, keeps the operation sequence each example sent to the
 target, and replays those sequences here with nothing else: no model, no snapshot, no
 comparison, no Hypothesis. Each example still gets its own clean database and
-connection, as the machine's do, through the same asyncio client path, so the ratio
-of the two rates is what checking costs on top of the work itself.
+connection, through the sequential machines' cheapest client path (the blocking
+:class:`~modelcheck._postgres.blocking.BlockingAsyncConnection`), so the ratio of
+the two rates is what checking costs on top of the work itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import attrs
 import psycopg
 
+from modelcheck._postgres.blocking import BlockingAsyncConnection
 from modelcheck._postgres.isolation import DatabasePool
 from modelcheck.spec import OperationError
 from modelcheck.target import Target
@@ -56,7 +58,7 @@ def replay_bare(
         for program in programs:
             with pool.database() as db:
                 conn = loop.run_until_complete(
-                    psycopg.AsyncConnection.connect(db.dsn, autocommit=True, options=options)
+                    BlockingAsyncConnection.connect(db.dsn, autocommit=True, options=options)
                 )
                 try:
                     t0 = time.perf_counter()

@@ -63,7 +63,7 @@ from modelcheck.machine import (
     MachineEnvironment,
     installer_for,
 )
-from modelcheck.target import Target
+from modelcheck.target import Target, capabilities_of
 
 REPORT_VERSION: Final = 1
 T = TypeVar("T")
@@ -92,7 +92,7 @@ class BenchConfig:
     machine_steps: int = 25
     bare_examples: int = 100
     #: The long run: ``memory_examples`` examples over ``memory_runs`` consecutive runs.
-    memory_examples: int = 200
+    memory_examples: int = 1_000
     memory_runs: int = 4
     machines: tuple[str, ...] = MACHINE_FILES
     machines_dir: Path | None = None
@@ -234,6 +234,7 @@ def _machine_rate(
     environment: MachineEnvironment,
     config: BenchConfig,
     programs: list[Program] | None = None,
+    seed: int | None = None,
 ) -> tuple[float, int, int]:
     """Checked steps per second of one run, with its step and example counts; each
     example's operation sequence goes to ``programs`` when given."""
@@ -244,6 +245,8 @@ def _machine_rate(
         made.append(machine(environment))
         return made[-1]
 
+    if seed is not None:
+        factory = hypothesis.seed(seed)(factory)
     t0 = time.perf_counter()
     run_state_machine_as_test(
         factory,  # type: ignore[arg-type]
@@ -254,6 +257,21 @@ def _machine_rate(
         programs += [[(s.operation, s.args) for s in m.steps] for m in made]
     coverage = environment.coverage[machine.__name__]
     return coverage.steps / took, coverage.steps, coverage.examples
+
+
+def _cold_rate(
+    cls: type[DifferentialMachine],
+    environment: MachineEnvironment,
+    config: BenchConfig,
+    seed: int,
+) -> float:
+    """The checked rate of the same seed on the cold path (no warm backend, an
+    event-loop client): what every example cost before warm examples."""
+    environment.warm_examples = environment.blocking_client = False
+    try:
+        return _machine_rate(cls, environment, config, seed=seed)[0]
+    finally:
+        environment.warm_examples = environment.blocking_client = True
 
 
 def _bare_figures(programs: list[Program], environment: MachineEnvironment) -> tuple[float, float]:
@@ -281,10 +299,19 @@ def _machine_figure(
     bare_rates: list[float] = []
     operation_rates: list[float] = []
     multiples: list[float] = []
-    for _ in range(config.repeats):
+    cold_rates: list[float] = []
+    cold_multiples: list[float] = []
+    speedups: list[float] = []
+    # The cold path (a fresh database and an event-loop client per example, as before
+    # warm examples) only where the warm one applies: a transaction_safe target.
+    cold = bare and capabilities_of(environment.target).transaction_safe
+    for repeat in range(config.repeats):
         programs: list[Program] | None = [] if bare else None
         try:
-            rate, n_steps, n_examples = _machine_rate(cls, environment, config, programs)
+            rate, n_steps, n_examples = _machine_rate(
+                cls, environment, config, programs, seed=repeat
+            )
+            cold_rate = _cold_rate(cls, environment, config, repeat) if cold else None
         except Exception as exc:  # a bug found is reported, not a crashed bench
             failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
             progress(f"  run failed, not counted: {failures[-1]}")
@@ -298,12 +325,21 @@ def _machine_figure(
             bare_rates.append(bare_rate)
             operation_rates.append(operations_rate)
             multiples.append(bare_rate / rate if rate else float("nan"))
+            if cold_rate:
+                cold_rates.append(cold_rate)
+                cold_multiples.append(bare_rate / cold_rate)
+                speedups.append(rate / cold_rate)
     figure: dict[str, Any] = summarize(rates, "steps/s") if rates else {"unit": "steps/s"}
     if bare_rates:
         figure["bare_ops"] = summarize(bare_rates, "steps/s")
         figure["bare_operations_only"] = summarize(operation_rates, "steps/s")
         # How many bare steps' time one checked step costs (1.0 would be free checking).
         figure["checked_step_vs_bare"] = summarize(multiples, "x")
+    if cold_rates:
+        # The same seeds on the cold path, each run right after its warm twin.
+        figure["cold"] = summarize(cold_rates, "steps/s")
+        figure["cold_step_vs_bare"] = summarize(cold_multiples, "x")
+        figure["warm_vs_cold"] = summarize(speedups, "x")
     figure["steps_per_run"] = steps
     figure["examples_per_run"] = examples
     figure["failed_runs"] = failures
@@ -370,6 +406,17 @@ def _reset_costs(
         start.append(time.perf_counter() - t0)
         instance.teardown()
     return checkout, start
+
+
+def _cold_start(
+    machine: type[DifferentialMachine], environment: MachineEnvironment, config: BenchConfig
+) -> list[float]:
+    """Example start on the cold path (fresh database, new backend, event-loop client)."""
+    environment.warm_examples = environment.blocking_client = False
+    try:
+        return _reset_costs(environment.pool, machine, environment, config)[1]
+    finally:
+        environment.warm_examples = environment.blocking_client = True
 
 
 # ------------------------------------------------------------------------------ snapshot
@@ -470,6 +517,7 @@ def _memory(
     runs = max(2, config.memory_runs)
     per_run = max(1, config.memory_examples // runs)
     samples: list[tuple[int, int]] = []
+    rss: list[tuple[int, int]] = []
     every = max(1, per_run // 10)
 
     class Sampled(machine):  # type: ignore[valid-type,misc]
@@ -478,6 +526,7 @@ def _memory(
             if self.coverage.examples % every == 0:
                 gc.collect()
                 samples.append((self.coverage.examples, tracemalloc.get_traced_memory()[0]))
+                rss.append((self.coverage.examples, _rss_bytes()))
 
     Sampled.__name__ = machine.__name__
     environment.coverage.clear()
@@ -517,7 +566,28 @@ def _memory(
         "traced_peak_bytes": peak,
         # ru_maxrss is in KiB on Linux
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        # Resident memory through the run: what the process really holds (Python's
+        # heap, psycopg's libpq buffers, the warm backend's client side).
+        "rss_samples": [{"example": e, "bytes": b} for e, b in rss],
+        "rss_growth_bytes": _rss_growth(rss),
     }
+
+
+def _rss_bytes() -> int:
+    """Resident set size now (Linux ``/proc/self/statm``; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return pages * resource.getpagesize()
+
+
+def _rss_growth(rss: Sequence[tuple[int, int]]) -> int:
+    """RSS at the last sample minus RSS after the first tenth of the run (warm-up)."""
+    if len(rss) < 2:
+        return 0
+    warmed = rss[max(0, len(rss) // 10 - 1)][1]
+    return rss[-1][1] - warmed
 
 
 # ------------------------------------------------------------------------------ driver
@@ -639,6 +709,15 @@ def _database_figures(
         )
         figures["reset_checkout"] = summarize(checkout, "s")
         figures["example_start"] = summarize(start, "s")
+        if capabilities_of(target).transaction_safe:
+            progress("example start, cold path")
+            figures["example_start_cold"] = summarize(
+                probe.around(
+                    ["example_start_cold"],
+                    lambda: _cold_start(reference, environment, config),
+                ),
+                "s",
+            )
         progress("snapshot read")
         costs = probe.around(
             ["snapshot_read", "snapshot_from_model", "check_state"],

@@ -10,9 +10,11 @@ blocked statements, aborts by SQLSTATE, commits) are compared run against run.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,7 @@ from typing import Any, Final, TextIO
 import attrs
 
 from modelcheck._weekly import machine_files
+from modelcheck.machine import TRAIL_LOG_ENV
 
 #: One machine file's run, quiet or loaded, longer than this is a crash (a hang).
 RUN_TIMEOUT_S: Final = 900
@@ -40,6 +43,8 @@ class SoakConfig:
     target: str | None = None
     hogs: int = attrs.field(factory=lambda: os.cpu_count() or 2)
     report: Path | None = None
+    #: Where both trails of a seed whose runs diverged are kept, as text.
+    trails_dir: Path = Path(".modelcheck/soak")
 
 
 @attrs.define
@@ -86,8 +91,11 @@ def cpu_hog(processes: int) -> Iterator[list[subprocess.Popen[bytes]]]:
             hog.wait()
 
 
-def run_file(config: SoakConfig, file: Path, seed: int) -> tuple[int, dict[str, Any]]:
-    """One pytest run of a machine file; its exit code and its report's machines."""
+def run_file(
+    config: SoakConfig, file: Path, seed: int, trails: Path | None = None
+) -> tuple[int, dict[str, Any]]:
+    """One pytest run of a machine file; its exit code and its report's machines.
+    ``trails``: a directory where each machine writes its trail as text."""
     with tempfile.TemporaryDirectory(prefix="modelcheck-soak-") as scratch:
         report = Path(scratch) / "report.json"
         argv = [
@@ -108,14 +116,34 @@ def run_file(config: SoakConfig, file: Path, seed: int) -> tuple[int, dict[str, 
         ]
         if config.target:
             argv.append(f"--modelcheck-target={config.target}")
+        env = dict(os.environ)
+        if trails is not None:
+            env[TRAIL_LOG_ENV] = str(trails)
         try:
             done = subprocess.run(
-                argv, capture_output=True, text=True, check=False, timeout=RUN_TIMEOUT_S
+                argv, capture_output=True, text=True, check=False, timeout=RUN_TIMEOUT_S, env=env
             )
         except subprocess.TimeoutExpired:
             return -1, {}  # a hung run is a crash, and the soak goes on
         machines = json.loads(report.read_text())["machines"] if report.exists() else {}
     return done.returncode, machines
+
+
+def first_difference(kept: Path) -> str:
+    """Where the quiet and the loaded trail of each machine first part, as text."""
+    found = []
+    for quiet in sorted((kept / "quiet").glob("*.trail")):
+        loaded = kept / "loaded" / quiet.name
+        a = quiet.read_text(encoding="utf-8").splitlines()
+        b = loaded.read_text(encoding="utf-8").splitlines() if loaded.exists() else []
+        for number, (mine, theirs) in enumerate(itertools.zip_longest(a, b), start=1):
+            if mine != theirs:
+                found.append(
+                    f"\n    {quiet.stem}: first differs at trail line {number} "
+                    f"(both trails kept in {kept}):\n      quiet:  {mine}\n      loaded: {theirs}"
+                )
+                break
+    return "".join(found)
 
 
 def _outcomes(result: dict[str, Any]) -> dict[str, Any]:
@@ -157,9 +185,10 @@ def run_soak(config: SoakConfig, *, out: TextIO | None = None) -> SoakResult:
                 break
             seed = seeds.randrange(2**32)
             label = f"{file.stem} seed={seed}"
-            code, quiet = run_file(config, file, seed)
+            kept = config.trails_dir / label.replace(" ", "-").replace("=", "-")
+            code, quiet = run_file(config, file, seed, kept / "quiet")
             with cpu_hog(config.hogs):
-                loaded_code, loaded = run_file(config, file, seed)
+                loaded_code, loaded = run_file(config, file, seed, kept / "loaded")
             result.runs += 2
             for run_code, machines, how in (
                 (code, quiet, "quiet"),
@@ -174,7 +203,10 @@ def run_soak(config: SoakConfig, *, out: TextIO | None = None) -> SoakResult:
                     if machine.get("outcome") != "passed":
                         error = machine.get("error")
                         result.false_alarms.append(f"{label} {name} ({how}): {error}")
-            result.divergences += compare(label, quiet, loaded)
+            parted = compare(label, quiet, loaded)
+            result.divergences += [line + first_difference(kept) for line in parted]
+            if not parted:
+                shutil.rmtree(kept, ignore_errors=True)
             print(f"{label}: {result.summary()}", file=out, flush=True)
     print(f"modelcheck soak: {result.summary()}", file=out, flush=True)
     for line in [*result.crashes, *result.false_alarms, *result.divergences]:

@@ -91,6 +91,7 @@ class InterleavedMachine(DifferentialMachine):
     """
 
     monotonic_pks = False
+    sequential = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Set before the base class reads the initial state through check_state().

@@ -30,7 +30,8 @@ import textwrap
 import time
 import types
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, Final
+from pathlib import Path
+from typing import Any, ClassVar, Final, TextIO
 
 import attrs
 import hypothesis
@@ -40,16 +41,27 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from modelcheck import diff
 from modelcheck._notes import note_step
+from modelcheck._postgres.blocking import BlockingAsyncConnection
 from modelcheck._postgres.isolation import CleanDatabase, DatabasePool, Installer
+from modelcheck._postgres.warm import WarmBackend
 from modelcheck._progress import Progress
 from modelcheck._projection import project
 from modelcheck.errors import CoverageError, Mismatch, ServerError, StateMismatch
 from modelcheck.spec import Capabilities, InvalidDefinition, Opaque, OperationError, Spec
 from modelcheck.target import Target, capabilities_of, check_target, classify, observe
 
+#: A directory: each machine run writes its trail there as text, one line per step
+#: (``nox -s soak`` sets it, to show where two runs of one seed parted).
+TRAIL_LOG_ENV: Final = "MODELCHECK_TRAIL_LOG"
+
 #: Settings every machine session gets: small deadlock_timeout so blocked statements
 #: settle fast and deterministically (docs/concurrency.md).
 SESSION_SETTINGS: Final = {"deadlock_timeout": "20ms", "lock_timeout": "0"}
+
+
+def session_options() -> str:
+    """:data:`SESSION_SETTINGS` as libpq ``options`` (the session's reset values)."""
+    return " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
 
 
 def installer_for(target: Target, spec: Spec[Any, Any] | None = None) -> Installer:
@@ -83,6 +95,9 @@ class Coverage:
     #: with the same trail had the same outcomes step by step (``nox -s soak``).
     trail: Any = attrs.field(factory=hashlib.sha256, eq=False, repr=False)
     _step_events: list[str] = attrs.field(factory=list, eq=False, repr=False)
+    #: Where each hashed step is also written as text (``MODELCHECK_TRAIL_LOG``), so
+    #: two runs whose trails differ can be diffed line by line.
+    log: TextIO | None = attrs.field(default=None, eq=False, repr=False)
 
     def follow(self, event: str) -> None:
         """Add a rule run (which starts a step), an example start or an outcome.
@@ -96,9 +111,12 @@ class Coverage:
         self._step_events.append(event)
 
     def _flush(self) -> None:
-        for event in sorted(self._step_events):
+        events = sorted(self._step_events)
+        for event in events:
             self.trail.update(event.encode() + b"\n")
         self.trail.update(b"--\n")
+        if self.log is not None and events:
+            self.log.write(" | ".join(events) + "\n")
         self._step_events.clear()
 
     def trail_digest(self) -> str:
@@ -156,6 +174,26 @@ class MachineEnvironment:
     started: float = attrs.field(factory=time.perf_counter)
     #: Where the live status goes (nowhere by default; the pytest plugin sets it).
     progress: Progress = attrs.field(factory=Progress)
+    #: Sequential machines of a ``transaction_safe`` target share one warm backend,
+    #: each example one transaction rolled back at its end (``bench`` turns it off to
+    #: measure the cold path beside it).
+    warm_examples: bool = True
+    #: Sequential machines' connections wait without the event loop.
+    blocking_client: bool = True
+    _warm: WarmBackend | None = attrs.field(default=None, init=False, repr=False)
+
+    def warm_backend(self) -> WarmBackend:
+        """The warm backend, made on first use; closed with the environment or its pool."""
+        if self._warm is None:
+            self._warm = WarmBackend(self.pool, session_options())
+            self.pool.at_close(self.close)
+        return self._warm
+
+    def close(self) -> None:
+        """Close the warm backend, if any. Idempotent."""
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            warm.close()
 
     def report(self) -> dict[str, Any]:
         """The JSON report of every machine run in this environment."""
@@ -196,6 +234,10 @@ class DifferentialMachine(RuleBasedStateMachine):
     monotonic_pks: ClassVar[bool] = True
     #: The rule Hypothesis is running now (coverage counts per rule, see ``run``).
     current_rule: str = "outside a rule"
+    #: One statement at a time on one connection: the client may block while it waits
+    #: (:mod:`modelcheck._postgres.blocking`) and, for a ``transaction_safe`` target,
+    #: examples may share a warm backend. Interleaved machines set it False.
+    sequential: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Make each rule this class defines say its name while it runs, so ``run`` can
@@ -230,11 +272,19 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.coverage.follow("example")
         self.ticked()
         self._cleanup = contextlib.ExitStack()
-        self.loop = asyncio.new_event_loop()
-        self._cleanup.callback(self.loop.close)
+        self.warm = environment.warm_backend() if self.runs_warm() else None
         try:
-            self.database: CleanDatabase = self._cleanup.enter_context(environment.pool.database())
-            self.conn = self.connect()
+            if self.warm is not None:
+                self.loop = self.warm.loop
+                self._cleanup.callback(self.warm.end)
+                self.conn: psycopg.AsyncConnection[Any] = self.warm.begin()
+                assert self.warm.database is not None
+                self.database: CleanDatabase = self.warm.database
+            else:
+                self.loop = asyncio.new_event_loop()
+                self._cleanup.callback(self.loop.close)
+                self.database = self._cleanup.enter_context(environment.pool.database())
+                self.conn = self.connect()
             self.check_state()
         except BaseException:
             self._cleanup.close()
@@ -242,14 +292,22 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     # -- resources -----------------------------------------------------------------
 
+    def runs_warm(self) -> bool:
+        """Whether this example runs in one transaction on the environment's warm backend."""
+        return (
+            self.sequential
+            and self.environment.warm_examples
+            and self.capabilities.transaction_safe
+        )
+
     def connect(self, *, autocommit: bool = True) -> psycopg.AsyncConnection[Any]:
         """A new connection to this example's database, closed at teardown."""
-        options = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
+        kind = psycopg.AsyncConnection
+        if self.sequential and self.environment.blocking_client:
+            kind = BlockingAsyncConnection
         try:
             conn = self.loop.run_until_complete(
-                psycopg.AsyncConnection.connect(
-                    self.database.dsn, autocommit=autocommit, options=options
-                )
+                kind.connect(self.database.dsn, autocommit=autocommit, options=session_options())
             )
         except psycopg.OperationalError as exc:
             if exc.sqlstate == "53300" or "too many clients" in str(exc):
@@ -333,7 +391,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         actual: Any = None
         actual_error: OperationError | None = None
         try:
-            actual = self.await_(getattr(self.target, operation)(self.conn, *args))
+            actual = self.await_(self.operate(operation, args))
         except OperationError as error:
             actual_error = error
         except psycopg.Error as error:
@@ -359,6 +417,19 @@ class DifferentialMachine(RuleBasedStateMachine):
             self.fail(step, "\n".join(f"  {p}" for p in problems), full_detail=full)
         self.check_state(step)
         return expected if expected_error is None else None
+
+    async def operate(self, operation: str, args: tuple[Any, ...]) -> Any:
+        """The target's operation on this machine's connection; on a warm backend, after
+        a savepoint it is rolled back to when the operation fails (autocommit's undo)."""
+        call = getattr(self.target, operation)
+        warm = self.warm
+        if warm is None:
+            return await call(self.conn, *args)
+        await warm.before_operation(self.conn)
+        try:
+            return await call(self.conn, *args)
+        finally:
+            await warm.after_operation(self.conn)
 
     def learn(
         self, values: Iterable[Opaque], model: Any = None, *, required: bool = False
@@ -483,6 +554,10 @@ def run_machine(
     factory = hypothesis.seed(environment.seed)(machine_factory(machine, environment))
     started = environment.started = time.perf_counter()
     coverage.first_failure_s = None
+    trail_log = os.environ.get(TRAIL_LOG_ENV)
+    if trail_log and coverage.log is None:
+        Path(trail_log).mkdir(parents=True, exist_ok=True)
+        coverage.log = (Path(trail_log) / f"{name}.trail").open("w", encoding="utf-8")
     result: dict[str, Any] = {
         "outcome": "passed",
         "seed": environment.seed,
@@ -512,6 +587,9 @@ def run_machine(
             preconditions={k: dict(v) for k, v in coverage.preconditions.items()},
         )
         environment.results[name] = result
+        if coverage.log is not None:
+            coverage.log.close()
+            coverage.log = None
         environment.progress.done()  # the coverage table itself is in pytest's summary
     skipped = sorted(set(coverage.skipped) - set(coverage.rules))
     if skipped:

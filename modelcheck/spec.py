@@ -264,11 +264,18 @@ class Capabilities:
     out of *both* states (``"branches.*.version"``: ``*`` is every mapping value).
     ``inputs``: narrower strategies for named inputs (``"branch_name"``) where the
     system rejects by design what the spec's default draws.
+    ``transaction_safe``: its operations behave the same inside the caller's open
+    transaction as on their own (no COMMIT or ROLLBACK of the caller's transaction, no
+    statement that refuses a transaction block, no deferred constraint, no behaviour
+    that depends on ``now()`` or the transaction id): sequential machines then run each
+    example in one transaction rolled back at its end, on a warm backend
+    (docs/performance.md#warm-examples).
     """
 
     unsupported: frozenset[str] = frozenset()
     not_compared: tuple[str, ...] = ()
     inputs: Mapping[str, SearchStrategy[Any]] = attrs.field(factory=dict)
+    transaction_safe: bool = False
 
 
 class InvalidDefinition(InvalidTarget):

@@ -190,6 +190,7 @@ class DatabasePool:
         self._admin: _Admin | None = None
         self._clone_suffix = sql.SQL("")
         self._background_error: BaseException | None = None
+        self._closers: list[Callable[[], None]] = []
 
     # -- lifecycle
 
@@ -233,8 +234,17 @@ class DatabasePool:
             self._threads.append(thread)
         return self
 
+    def at_close(self, closer: Callable[[], None]) -> None:
+        """Call ``closer`` first when the pool closes (what holds a checked-out database
+        and a connection to it across examples: the warm backend)."""
+        self._closers.append(closer)
+
     def close(self) -> None:
         """Stop the threads and drop every database this pool made. Idempotent."""
+        closers, self._closers = self._closers, []
+        for closer in reversed(closers):
+            with contextlib.suppress(Exception):
+                closer()
         self._stopping.set()
         self._wake.set()
         self._to_drop.put(_STOP)

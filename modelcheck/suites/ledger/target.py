@@ -40,7 +40,9 @@ SELECT json_build_object(
 class LedgerTarget:
     name: str = "ledger"
     spec: ClassVar[LedgerSpec] = LEDGER
-    capabilities: ClassVar[Capabilities] = Capabilities(unsupported=frozenset({"close_account"}))
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        unsupported=frozenset({"close_account"}), transaction_safe=True
+    )
     #: ``(old, new)`` text replacements applied to ledger.sql: how a mutant differs.
     changes: ClassVar[tuple[tuple[str, str], ...]] = ()
 

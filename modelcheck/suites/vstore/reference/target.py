@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from modelcheck.spec import Capabilities
 from modelcheck.suites.vstore.domain.errors import DomainError
 from modelcheck.suites.vstore.results import (
     CommitResult,
@@ -66,6 +67,8 @@ class ReferenceTarget:
 
     name: str = "reference"
     spec: ClassVar[VersionedStoreSpec] = VSTORE
+    #: Every operation is one PL/pgSQL call: the same inside a caller's transaction.
+    capabilities: ClassVar[Capabilities] = Capabilities(transaction_safe=True)
     store_schemas: tuple[str, ...] = ("vstore",)
     #: The package's SQL files to run at install, in this order; ``None`` means every
     #: ``sql/*.sql`` in name order.

@@ -22,6 +22,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Select, func, insert, literal, select, update
 
+from modelcheck.spec import Capabilities
 from modelcheck.suites.vstore.domain.errors import DomainError
 from modelcheck.suites.vstore.domain.hashing import commit_identifier, operations_checksum
 from modelcheck.suites.vstore.domain.tree import Tree
@@ -246,6 +247,8 @@ class SQLAlchemyTarget:
 
     name: str = "sqlalchemy"
     spec: ClassVar[VersionedStoreSpec] = VSTORE
+    #: Each operation is ``conn.transaction()``: a savepoint inside the caller's.
+    capabilities: ClassVar[Capabilities] = Capabilities(transaction_safe=True)
     store_schemas: tuple[str, ...] = (SCHEMA,)
 
     # -- install -----------------------------------------------------------------------
