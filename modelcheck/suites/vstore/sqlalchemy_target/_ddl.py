@@ -25,6 +25,22 @@ async def _run(conn: psycopg.AsyncConnection[Any], statement: sql.Composed | sql
     await conn.execute(statement)
 
 
+async def _refuse_index(conn: psycopg.AsyncConnection[Any], schema: str, name: str) -> None:
+    """42809 when ``name`` is an index: Postgres would rename the index's own column
+    name, which no tree shows; rename_column takes tables only (docs/domain.md)."""
+    cursor = await conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('i', 'I'))",
+        (schema, name),
+    )
+    row = await cursor.fetchone()
+    if row is not None and row[0]:
+        await conn.execute(
+            "SELECT sa_store.raise_domain_error(%s, %s, %s)",
+            ("ddl", "42809", f"{name!r} is not a table"),
+        )
+
+
 def _type(spelling: str) -> sql.SQL:
     # Checked by parse_type (or printed by format_type): safe to splice, see module doc.
     return sql.SQL(spelling)
@@ -151,6 +167,7 @@ async def run_operation(conn: psycopg.AsyncConnection[Any], schema: str, op: Ope
             ),
         )
     elif kind == "rename_column":
+        await _refuse_index(conn, schema, op["table"])
         await _run(
             conn,
             sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(

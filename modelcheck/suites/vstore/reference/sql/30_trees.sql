@@ -157,6 +157,12 @@ BEGIN
     WHEN 'drop_column' THEN
         EXECUTE format('ALTER TABLE %I.%I DROP COLUMN %I', s, t, op ->> 'column');
     WHEN 'rename_column' THEN
+        -- Postgres would rename an index's own column name, which no tree shows: like
+        -- every other table operation, rename_column takes tables only (docs/domain.md).
+        IF EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = s AND c.relname = t AND c.relkind IN ('i', 'I')) THEN
+            RAISE EXCEPTION '% is not a table', quote_ident(t) USING ERRCODE = 'wrong_object_type';
+        END IF;
         EXECUTE format('ALTER TABLE %I.%I RENAME COLUMN %I TO %I', s, t, op ->> 'column', op ->> 'new_name');
     WHEN 'alter_column_type' THEN
         PERFORM vstore.check_type(op ->> 'type');
