@@ -130,20 +130,36 @@ def run_file(
 
 
 def first_difference(kept: Path) -> str:
-    """Where the quiet and the loaded trail of each machine first part, as text."""
+    """Where the quiet and the loaded trail of each machine first part, as text, with
+    the calls just before it (description lines, ``  # ...``, are context only: they
+    may hold values the server chose, which differ from run to run)."""
     found = []
     for quiet in sorted((kept / "quiet").glob("*.trail")):
         loaded = kept / "loaded" / quiet.name
-        a = quiet.read_text(encoding="utf-8").splitlines()
-        b = loaded.read_text(encoding="utf-8").splitlines() if loaded.exists() else []
-        for number, (mine, theirs) in enumerate(itertools.zip_longest(a, b), start=1):
-            if mine != theirs:
+        a = _trail_lines(quiet)
+        b = _trail_lines(loaded) if loaded.exists() else []
+        for index, (mine, theirs) in enumerate(itertools.zip_longest(a, b)):
+            if (mine and mine[1]) != (theirs and theirs[1]):
+                calls = " / ".join(mine[2][-3:]) if mine else ""
                 found.append(
-                    f"\n    {quiet.stem}: first differs at trail line {number} "
-                    f"(both trails kept in {kept}):\n      quiet:  {mine}\n      loaded: {theirs}"
+                    f"\n    {quiet.stem}: first differs at step line {index + 1} "
+                    f"(both trails kept in {kept}); calls before it: {calls}"
+                    f"\n      quiet:  {mine and mine[1]}\n      loaded: {theirs and theirs[1]}"
                 )
                 break
     return "".join(found)
+
+
+def _trail_lines(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line number, step line, the descriptions seen so far) for each step line."""
+    lines: list[tuple[int, str, list[str]]] = []
+    calls: list[str] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith("  # "):
+            calls.append(line[4:])
+        else:
+            lines.append((number, line, list(calls)))
+    return lines
 
 
 def _outcomes(result: dict[str, Any]) -> dict[str, Any]:

@@ -254,6 +254,7 @@ class InterleavedMachine(DifferentialMachine):
         step = Step(number, session.index, operation, args, "sent")
         self.steps.append(step)
         note_step(step.describe())
+        self.coverage.describe(step.describe())
         task = self.loop.create_task(getattr(self.target, operation)(session.conn, *args))
         session.pending = Pending(task, operation, args, number)
         self._pending_txn[session.index] = txn

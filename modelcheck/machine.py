@@ -119,6 +119,12 @@ class Coverage:
             self.log.write(" | ".join(events) + "\n")
         self._step_events.clear()
 
+    def describe(self, text: str) -> None:
+        """Write a step's description into the trail log (not into the hash: the
+        trail is outcomes; where they diverge, the log also says which call it was)."""
+        if self.log is not None:
+            self.log.write(f"  # {text}\n")
+
     def trail_digest(self) -> str:
         """The trail so far (the current step included)."""
         self._flush()
@@ -404,6 +410,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         step = Step(number, 0, operation, args, outcome, full_outcome=whole)
         self.steps.append(step)
         note_step(step.describe())
+        self.coverage.describe(step.describe())
         problems = compare_outcome(
             expected, expected_error, actual, actual_error, row.compare, args
         )

@@ -160,6 +160,8 @@ def replay(
             if machine is not None:
                 with contextlib.suppress(Exception):
                     machine.teardown()
+            # A shared pool (the minimiser's) outlives this replay: its warm backend not.
+            environment.close()
     if failures:
         ran = failures[0].step or ran
     return ReplayResult(trace, tuple(failures), error if not failures else None, ran)
