@@ -795,6 +795,14 @@ def render_table(report: dict[str, Any]) -> str:
                 f"{'  checked step / bare op':<28} {multiple['median']:>15.2f} x  "
                 f"{multiple['min']:.2f}-{multiple['max']:.2f} x; bare {bare['median']:.0f} steps/s"
             )
+        speedup = figure.get("warm_vs_cold")
+        if speedup and "median" in speedup:
+            cold, slower = figure["cold"], figure["cold_step_vs_bare"]
+            lines.append(
+                f"{'  warm / cold (same seeds)':<28} {speedup['median']:>15.2f} x  "
+                f"{speedup['min']:.2f}-{speedup['max']:.2f} x; cold {cold['median']:.0f} "
+                f"steps/s, {slower['median']:.2f} x bare"
+            )
     memory = report["memory"]
     if "error" in memory:
         lines.append(f"memory: run failed: {memory['error']}")
@@ -805,7 +813,8 @@ def render_table(report: dict[str, Any]) -> str:
             f"kept after each of {memory['runs']} runs: first half to second half "
             f"{memory['traced_growth_bytes'] / 1024:+.0f} KiB; within one run (Hypothesis' "
             f"example records, freed at its end) {memory['within_run_growth_bytes'] / 1024:+.0f} "
-            f"KiB; traced peak {memory['traced_peak_bytes'] / 2**20:.1f} MiB"
+            f"KiB; traced peak {memory['traced_peak_bytes'] / 2**20:.1f} MiB; RSS after "
+            f"warm-up to the end {memory['rss_growth_bytes'] / 2**20:+.1f} MiB"
         )
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ FIGURES = {
     "select1_async",
     "reset_checkout",
     "example_start",
+    "example_start_cold",
     "snapshot_read",
     "snapshot_from_model",
     "check_state",
@@ -37,6 +38,8 @@ MEMORY_KEYS = {
     "traced_growth_bytes",
     "traced_peak_bytes",
     "peak_rss_bytes",
+    "rss_samples",
+    "rss_growth_bytes",
 }
 
 
@@ -82,12 +85,15 @@ def test_tiny_bench_writes_a_well_formed_report(
     assert all(n > 0 for n in machine["steps_per_run"])
     # The same operations, bare, after each checked run (timings are reported, never
     # asserted: only that every checked run got its bare pair).
-    for key in ("bare_ops", "bare_operations_only", "checked_step_vs_bare"):
+    # The reference is transaction_safe: each warm run also has its cold twin.
+    paired = ("bare_ops", "bare_operations_only", "checked_step_vs_bare", "cold", "warm_vs_cold")
+    for key in paired:
         assert len(machine[key]["samples"]) == len(machine["steps_per_run"]), key
         assert _positive(machine[key]["median"]), key
     assert set(report["memory"]) == MEMORY_KEYS
     assert _positive(report["memory"]["peak_rss_bytes"])
     assert report["memory"]["traced_samples"]
+    assert all(_positive(sample["bytes"]) for sample in report["memory"]["rss_samples"])
     assert report["snapshot_store"]["branches"] >= 3
     assert report["snapshot_store"]["rows"] > 0
 
