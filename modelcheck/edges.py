@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final, Literal
+from typing import Final, Generic, Literal, TypeVar
 
 from hypothesis import strategies as st
 
 Measure = Literal["bytes", "chars"]
+T = TypeVar("T")
 
 #: Whitespace a trim may drop, ASCII and not (NBSP, ideographic space, zero-width space:
 #: the last is no whitespace to Python or Postgres, but easy to miss in a name).
@@ -181,9 +182,37 @@ def around_limit(
     return sorted((t for t in found if t and "\x00" not in t), key=lambda t: (size(t, measure), t))
 
 
+class _Pick(Generic[T]):
+    """The value at a drawn index, shown by a name (the repr Hypothesis prints)."""
+
+    def __init__(self, values: Sequence[T], name: str) -> None:
+        self.values = tuple(values)
+        self.name = name
+
+    def __call__(self, index: int) -> T:
+        return self.values[index]
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def named_choice(values: Sequence[T], name: str) -> st.SearchStrategy[T]:
+    """``sampled_from(values)`` whose repr is ``name``, not every value.
+
+    Hypothesis writes a strategy's repr into event strings it keeps for the whole run
+    (each filter retry of a rule draw records ``Retried draw from <repr>``, and a
+    rule's repr holds its arguments' strategies). Over texts of 4,096 characters that
+    repr was 1.3 MB, and a 270-example run kept 1.2 GB of such strings. The draws are
+    the same as ``sampled_from``'s (one index), so it shrinks to the first value.
+    """
+    if not values:
+        raise ValueError(f"named_choice({name!r}): no values to choose from")
+    return st.sampled_from(range(len(values))).map(_Pick(values, name))
+
+
 def texts_around(limit: int, measure: Measure) -> st.SearchStrategy[str]:
     """A strategy over :func:`around_limit`."""
-    return st.sampled_from(around_limit(limit, measure))
+    return named_choice(around_limit(limit, measure), f"texts_around({limit}, {measure!r})")
 
 
 __all__ = [
@@ -195,6 +224,7 @@ __all__ = [
     "around_limit",
     "identifier_variants",
     "look_up",
+    "named_choice",
     "size",
     "texts_around",
     "variant_groups",

@@ -267,7 +267,8 @@ class Capabilities:
     ``transaction_safe``: its operations behave the same inside the caller's open
     transaction as on their own (no COMMIT or ROLLBACK of the caller's transaction, no
     statement that refuses a transaction block, no deferred constraint, no behaviour
-    that depends on ``now()`` or the transaction id): sequential machines then run each
+    that depends on ``now()`` or the transaction id, no work through another connection
+    such as ``dblink``, which commits on its own): sequential machines then run each
     example in one transaction rolled back at its end, on a warm backend
     (docs/performance.md#warm-examples).
     """

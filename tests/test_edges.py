@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from modelcheck import edges
+from modelcheck._bench import load_machine
 
 
 @pytest.mark.parametrize("key", ["feat", "main", "ünïcødé", "Ångström", " lead", "x", "🌿 b"])
@@ -58,3 +60,33 @@ def test_the_texts_mix_units_whitespace_and_combining_marks() -> None:
     assert "é" * 4096 in messages  # 8192 bytes, within a 4096-character limit
     assert "x" * 4096 + " " in messages
     assert any(t.count("\u0301") == 2048 for t in messages)  # e + U+0301 is 2 characters
+
+
+@given(st.data())
+def test_a_named_choice_draws_the_values_and_shows_only_its_name(data: st.DataObject) -> None:
+    values = ("a" * 4096, "b" * 4097, "c")
+    strategy = edges.named_choice(values, "LONG_TEXTS")
+    assert data.draw(strategy) in values
+    assert "LONG_TEXTS" in repr(strategy)
+    assert len(repr(strategy)) < 100
+
+
+def test_a_named_choice_of_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match="no values"):
+        edges.named_choice((), "EMPTY")
+
+
+MACHINE_FILES = sorted(
+    path
+    for path in (Path(__file__).parent.parent / "machines").glob("test_*.py")
+    if "class " in path.read_text() and "Machine" in path.read_text()
+)
+
+
+@pytest.mark.parametrize("path", MACHINE_FILES, ids=lambda p: p.stem)
+def test_every_rule_of_every_machine_has_a_short_repr(path: Path) -> None:
+    """Hypothesis keeps strategy reprs in per-example events for a whole run: a rule
+    over 4,096-character texts once had a 1.3 MB repr, and a run 1.2 GB of them."""
+    machine = load_machine(path)
+    for rule in machine.setup_state().rules:
+        assert len(repr(rule)) < 20_000, rule.function.__name__

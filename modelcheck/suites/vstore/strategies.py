@@ -65,7 +65,7 @@ def branch_names() -> st.SearchStrategy[str]:
         st.sampled_from(HOSTILE_NAMES),
         st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12),
         st.sampled_from(("", *TOO_LONG, "nul\x00byte")),
-        st.sampled_from(NAME_EDGES),
+        edges.named_choice(NAME_EDGES, "NAME_EDGES"),
     )
 
 
@@ -75,8 +75,8 @@ def messages() -> st.SearchStrategy[str]:
     return st.one_of(
         st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40),
         st.sampled_from(("", "  padded  ", "emoji 🎉✨", "multi\nline\r\n", "\t")),
-        st.sampled_from(("a" * 4096, "b" * 4097, "nul\x00inside")),
-        st.sampled_from(MESSAGE_EDGES),
+        edges.named_choice(("a" * 4096, "b" * 4097, "nul\x00inside"), "TOO_LONG_MESSAGES"),
+        edges.named_choice(MESSAGE_EDGES, "MESSAGE_EDGES"),
     )
 
 
@@ -112,7 +112,7 @@ def migration_identifiers() -> st.SearchStrategy[str]:
     return st.one_of(
         valid,
         st.sampled_from(("", "1_bad", "0001_Upper", "0001_" + "x" * 60)),
-        st.sampled_from(IDENTIFIER_EDGES),
+        edges.named_choice(IDENTIFIER_EDGES, "IDENTIFIER_EDGES"),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Final, Literal
 
 import attrs
 
+from modelcheck.spec import Capabilities
 from modelcheck.suites.vstore.reference.target import ReferenceTarget
 
 #: The machines a mutant can name as its killers, by ``machines/test_<name>.py``.
@@ -788,6 +789,9 @@ class DeleteDropsSchemaSeparately(Mutant):
         "but its working tree is gone"
     )
     killers = ("branches", "combined")
+    #: Its dblink connection commits on its own: that would outlive a warm example's
+    #: rollback (and wait on that example's locks), so it runs on the cold path.
+    capabilities = Capabilities()
     mutation = Mutation(
         "40_branches.sql",
         "delete_branch",
