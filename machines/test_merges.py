@@ -7,11 +7,14 @@ from modelcheck.suites.vstore.rules import (
     CreateBranchRules,
     MergeRules,
     MigrationRules,
+    ReadRules,
     ScenarioRules,
 )
 
 
-class MergeMachine(ScenarioRules, MergeRules, MigrationRules, CommitRules, CreateBranchRules):
+class MergeMachine(
+    ScenarioRules, MergeRules, MigrationRules, CommitRules, CreateBranchRules, ReadRules
+):
     """Branches diverge by migrations and commits, then merge back and forth."""
 
 

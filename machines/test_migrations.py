@@ -6,11 +6,12 @@ from modelcheck.suites.vstore.rules import (
     CommitRules,
     CreateBranchRules,
     MigrationRules,
+    ReadRules,
     ScenarioRules,
 )
 
 
-class MigrationMachine(ScenarioRules, MigrationRules, CommitRules, CreateBranchRules):
+class MigrationMachine(ScenarioRules, MigrationRules, CommitRules, CreateBranchRules, ReadRules):
     """Apply, re-apply, roll back and commit migrations on main and its branches."""
 
 

@@ -6,7 +6,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelcheck import edges
@@ -90,3 +90,28 @@ def test_every_rule_of_every_machine_has_a_short_repr(path: Path) -> None:
     machine = load_machine(path)
     for rule in machine.setup_state().rules:
         assert len(repr(rule)) < 20_000, rule.function.__name__
+
+
+@pytest.mark.parametrize(("limit", "measure"), [(63, "bytes"), (4096, "chars"), (5, "bytes")])
+def test_a_text_drawn_by_its_parts_is_one_of_the_texts_around_the_limit(
+    limit: int, measure: edges.Measure
+) -> None:
+    """Every (side, shape, piece, space) draw gives one of around_limit's texts, and
+    the draws reach every side of the limit and the trim-sensitive texts."""
+    listed = set(edges.around_limit(limit, measure))
+    strategy = edges.texts_around(limit, measure)
+    assert repr(strategy).endswith(f"texts_around({limit}, {measure!r}))")
+    seen: set[str] = set()
+
+    @settings(max_examples=400, database=None)
+    @given(strategy)
+    def draw(text: str) -> None:
+        assert text in listed
+        seen.add(text)
+
+    draw()
+    assert {edges.size(t, measure) for t in seen} == {limit - 1, limit, limit + 1}
+    over_by_a_space = [
+        t for t in seen if edges.size(t.strip(" "), measure) <= limit < edges.size(t, measure)
+    ]
+    assert over_by_a_space

@@ -12,7 +12,7 @@ from modelcheck._postgres.isolation import DatabasePool
 from modelcheck._postgres.server import EmbeddedServer, ExternalServer
 from modelcheck.errors import StateMismatch
 from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
-from modelcheck.suites.vstore.faults import FaultRules
+from modelcheck.suites.vstore.faults import FaultRules, out_of_band_choices
 from modelcheck.suites.vstore.mutants.catalogue import (
     CommitBeforeDriftCheck,
     DeleteDropsSchemaSeparately,
@@ -82,7 +82,7 @@ def test_a_commit_of_a_drifted_tree_is_caught(
     machine_for: Callable[[Target], Machine], target: Target
 ) -> None:
     machine = machine_for(target)
-    machine.alter_behind_the_store("main", None)
+    machine.alter_behind_the_store("main", "create_table", None, None)
     machine.current = 0
     if isinstance(target, CommitBeforeDriftCheck):
         with pytest.raises(StateMismatch, match="schema_drift"):
@@ -113,3 +113,55 @@ def test_a_delete_that_drops_the_schema_separately_is_caught(
     else:
         assert machine.run("delete_branch", "main") is None
         assert "protected_branch" in machine.steps[-1].outcome
+
+
+#: A table with every kind of column out-of-band DDL can change: a NOT NULL integer
+#: with a default, a nullable text column and a boolean (turned into text).
+DRIFT_FIXTURE = [
+    {
+        "op": "create_table",
+        "table": "t",
+        "columns": [
+            {"name": "c", "type": "integer", "nullable": False, "default": "7"},
+            {"name": "d", "type": "text", "nullable": True, "default": None},
+            {"name": "b", "type": "boolean", "nullable": True, "default": None},
+        ],
+    },
+    {"op": "insert_rows", "table": "t", "rows": [["1", "one", "true"], ["2", None, None]]},
+]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "create_table",
+        "add_column",
+        "create_index",
+        "drop_column",
+        "drop_default",
+        "drop_not_null",
+        "type_to_text",
+    ],
+)
+def test_every_kind_of_out_of_band_ddl_is_predicted_and_refused_by_commit(
+    machine_for: Callable[[Target], Machine], kind: str
+) -> None:
+    """The model predicts the tree each kind of DDL leaves (check_state compares it with
+    the catalog and raises on a difference); verify names the branch; a commit on the
+    drifted tree is refused with schema_drift."""
+    machine = machine_for(ReferenceTarget())
+    machine.current = 0
+    assert machine.run("apply_migration", "main", "0001_fixture", DRIFT_FIXTURE) is not None
+    choices = out_of_band_choices(machine.model.branches["main"].tree)
+    assert kind in choices
+    table, column = choices[kind][-1]
+    before = machine.model.branches["main"].tree
+    machine.alter_behind_the_store("main", kind, table, column)
+    assert machine.model.branches["main"].tree != before
+    drifted = machine.run("verify")
+    assert drifted is not None
+    # What verify names: the new table or index, else the changed table.
+    created = {"create_table": "oob_1", "create_index": "oob_1"}
+    assert [(d.branch, d.objects) for d in drifted] == [("main", (created.get(kind, "t"),))]
+    assert machine.run("commit", "main", "on a drifted tree") is None
+    assert "schema_drift" in machine.steps[-1].outcome

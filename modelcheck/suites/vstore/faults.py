@@ -1,8 +1,9 @@
 """Faults of the versioned store's own domain, on top of the engine's backend faults.
 
-- ``out_of_band_ddl``: someone alters a branch schema behind the store's back:
-  ``verify()`` must name exactly that branch and object; a commit there fails with
-  ``schema_drift``.
+- ``out_of_band_ddl``: someone alters a branch schema behind the store's back (every
+  kind of object the store tracks: tables, columns, indexes, defaults, NOT NULL,
+  types): ``verify()`` must name exactly that branch and object; a commit there,
+  sometimes sent at once, fails with ``schema_drift``.
 - ``failing_migration``: a migration whose k-th operation really fails in Postgres:
   no partial DDL, no record, version unchanged.
 
@@ -14,13 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 from psycopg import sql
 
 from modelcheck.faults import BackendFaultRules
-from modelcheck.suites.vstore.domain import ddl
-from modelcheck.suites.vstore.domain.tree import Tree
+from modelcheck.suites.vstore.domain import ddl, types
+from modelcheck.suites.vstore.domain.tree import Table, Tree
 from modelcheck.suites.vstore.rules import StaleSnapshotRules
 
 
@@ -31,44 +33,38 @@ class FaultRules(BackendFaultRules, StaleSnapshotRules):
     _failing_counter = 0
 
     @precondition(lambda self: self.is_quiescent())
-    @rule(data=st.data())
-    def out_of_band_ddl(self, data: st.DataObject) -> None:
-        """ALTER a branch's working tree directly, as a careless colleague would."""
+    @rule(data=st.data(), then_commit=st.booleans())
+    def out_of_band_ddl(self, data: st.DataObject, then_commit: bool) -> None:
+        """ALTER a branch's working tree directly, as a careless colleague would: a
+        table, a column, an index, a dropped column, a dropped default or NOT NULL, a
+        column turned into text. Then, sometimes, commit on that branch at once: the
+        store must refuse the drifted tree (schema_drift)."""
         active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
         name = data.draw(st.sampled_from(active), label="branch")
-        tables = sorted(self.model.branches[name].tree.tables, key=str.encode)
-        table = data.draw(st.sampled_from(tables), label="table") if tables else None
+        tree = self.model.branches[name].tree
+        choices = out_of_band_choices(tree)
+        kind = data.draw(st.sampled_from(sorted(choices)), label="kind")
+        table, column = data.draw(st.sampled_from(choices[kind]), label="object")
         self.coverage.rules["out_of_band_ddl"] += 1
-        self.alter_behind_the_store(name, table)
+        self.alter_behind_the_store(name, kind, table, column)
+        if then_commit and self.is_quiescent():
+            self.run("commit", name, "after the drift")
 
-    def alter_behind_the_store(self, name: str, table: str | None) -> None:
-        """Add a column to ``table`` (or create a table) in branch ``name``'s schema
-        directly; the model's live tree changes, its recorded tree does not."""
+    def alter_behind_the_store(
+        self, name: str, kind: str, table: str | None, column: str | None
+    ) -> None:
+        """Run one ``kind`` of DDL in branch ``name``'s schema directly (the statement
+        the store itself would send for it, where it has one); the model's live tree
+        changes, its recorded tree does not."""
         branch = self.model.branches[name]
         self._oob_counter += 1
-        column = f"oob_{self._oob_counter}"
         schema = f"wt_{self.model.pk_of('branch', name)}"
-        if table is not None:
-            op: dict[str, Any] = {
-                "op": "add_column",
-                "table": table,
-                "column": {"name": column, "type": "integer", "nullable": True, "default": None},
-            }
-            statement = sql.SQL("ALTER TABLE {}.{} ADD COLUMN {} integer").format(
-                sql.Identifier(schema), sql.Identifier(table), sql.Identifier(column)
-            )
-        else:
-            op = {
-                "op": "create_table",
-                "table": column,
-                "columns": [{"name": "x", "type": "integer", "nullable": True, "default": None}],
-            }
-            statement = sql.SQL("CREATE TABLE {}.{} (x integer)").format(
-                sql.Identifier(schema), sql.Identifier(column)
-            )
-        self._fault_step(self.sessions[0], f"out-of-band DDL on {name!r}")
+        statement, changed = out_of_band_statement(
+            branch.tree, schema, kind, table, column, f"oob_{self._oob_counter}"
+        )
+        self._fault_step(self.sessions[0], f"out-of-band DDL on {name!r}: {kind}")
         self.await_(self.admin.execute(statement))
-        branch.tree = ddl.APPLY[op["op"]](branch.tree, op)
+        branch.tree = changed
         self.oracle.base = self.oracle.found = self.model
         self.check_state(self.steps[-1])
 
@@ -133,3 +129,75 @@ class FaultRules(BackendFaultRules, StaleSnapshotRules):
 
     def live_tree(self, branch: str) -> Tree:
         return self.model.branches[branch].tree
+
+
+def out_of_band_choices(tree: Tree) -> dict[str, list[tuple[str | None, str | None]]]:
+    """The kinds of out-of-band DDL ``tree`` allows, each with its (table, column)
+    candidates in a fixed order: every kind Postgres runs without error here."""
+    tables = sorted(tree.tables.values(), key=lambda t: t.name.encode())
+    columns = [(t.name, c) for t in tables for c in t.columns]
+    text = types.parse_type("text")
+    choices: dict[str, list[tuple[str | None, str | None]]] = {
+        "create_table": [(None, None)],
+        "add_column": [(t.name, None) for t in tables],
+        "create_index": [(t, c.name) for t, c in columns],
+        "drop_column": [(t, c.name) for t, c in columns],
+        "drop_default": [(t, c.name) for t, c in columns if c.default is not None],
+        "drop_not_null": [(t, c.name) for t, c in columns if not c.nullable],
+        "type_to_text": [
+            (t, c.name)
+            for t, c in columns
+            if c.default is None
+            and c.type != "text"
+            and types.cast_exists(types.parse_type(c.type), text)
+        ],
+    }
+    return {kind: found for kind, found in choices.items() if found}
+
+
+def out_of_band_statement(
+    tree: Tree, schema: str, kind: str, table: str | None, column: str | None, fresh: str
+) -> tuple[sql.Composed, Tree]:
+    """The statement for one kind of out-of-band DDL and the tree it leaves; ``fresh``
+    names what it creates (a table, column or index)."""
+    relation = sql.Identifier(schema, table or fresh)
+    target = sql.Identifier(column or fresh)
+    new = sql.Identifier(fresh)
+    plain: dict[str, Any] = {"type": "integer", "nullable": True, "default": None}
+    statement: sql.Composed
+    if kind == "drop_default":
+        statement = sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT").format(relation, target)
+        return statement, _with_column(tree, table, column, default=None, default_value=None)
+    if kind == "drop_not_null":
+        statement = sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(relation, target)
+        return statement, _with_column(tree, table, column, nullable=True)
+    op: dict[str, Any]
+    if kind == "create_table":
+        op = {"op": kind, "table": fresh, "columns": [{"name": "x", **plain}]}
+        statement = sql.SQL("CREATE TABLE {} (x integer)").format(relation)
+    elif kind == "add_column":
+        op = {"op": kind, "table": table, "column": {"name": fresh, **plain}}
+        statement = sql.SQL("ALTER TABLE {} ADD COLUMN {} integer").format(relation, new)
+    elif kind == "create_index":
+        op = {"op": kind, "index": fresh, "table": table, "columns": [column], "unique": False}
+        statement = sql.SQL("CREATE INDEX {} ON {} ({})").format(new, relation, target)
+    elif kind == "drop_column":
+        op = {"op": kind, "table": table, "column": column}
+        statement = sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(relation, target)
+    elif kind == "type_to_text":
+        op = {"op": "alter_column_type", "table": table, "column": column, "type": "text"}
+        statement = sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE text USING {}::text").format(
+            relation, target, target
+        )
+    else:
+        raise ValueError(f"no out-of-band DDL of kind {kind!r}")
+    return statement, ddl.APPLY[op["op"]](tree, op)
+
+
+def _with_column(tree: Tree, table: str | None, column: str | None, **changes: Any) -> Tree:
+    """``tree`` with one column of ``table`` changed (its rows are unchanged)."""
+    if table is None or column is None:
+        raise ValueError("a column change needs a table and a column")
+    old = tree.tables[table]
+    columns = tuple(attrs.evolve(c, **changes) if c.name == column else c for c in old.columns)
+    return Tree({**tree.tables, table: Table(old.name, columns, old.rows)}, dict(tree.indexes))

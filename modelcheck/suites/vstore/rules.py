@@ -13,9 +13,11 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, initialize, multiple, precondition, rule
 
+from modelcheck import edges
 from modelcheck.interleaving import InterleavedMachine
 from modelcheck.machine import DifferentialMachine, counted_predicate
 from modelcheck.suites.vstore import strategies
+from modelcheck.suites.vstore.domain import validation
 from modelcheck.suites.vstore.domain.model import Kind, Model
 from modelcheck.suites.vstore.domain.tree import Tree
 from modelcheck.suites.vstore.spec import VSTORE
@@ -77,10 +79,9 @@ def _sometimes(data: st.DataObject) -> bool:
     return data.draw(st.integers(0, 3), label="sometimes") == 3
 
 
-class BranchRules(CreateBranchRules):
-    @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()), data=st.data())
-    def delete_branch(self, name: str, data: st.DataObject) -> None:
-        self.run("delete_branch", data.draw(strategies.look_up(name), label="key"))
+class ReadRules(DomainMachine):
+    """The reads (log, resolve, verify), for every machine that writes: a write that
+    corrupts what a read returns, but not the snapshot, is caught where it happens."""
 
     @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()), data=st.data())
     def log(self, name: str, data: st.DataObject) -> None:
@@ -108,6 +109,22 @@ class BranchRules(CreateBranchRules):
     @rule()
     def verify(self) -> None:
         self.run("verify")
+
+
+class BranchRules(CreateBranchRules, ReadRules):
+    @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()), data=st.data())
+    def delete_branch(self, name: str, data: st.DataObject) -> None:
+        self.run("delete_branch", data.draw(strategies.look_up(name), label="key"))
+
+    @rule(name=strategies.branch_names())
+    def delete_and_recreate(self, name: str) -> None:
+        """Create a branch, delete it, create its name again: a deleted branch keeps its
+        name (branch_exists), so one name never stands for two branches. Random steps
+        reach the third create of one exact name too rarely for a short run."""
+        if self.run("create_branch", name, "main") is None or not self._quiet():
+            return
+        if self.run("delete_branch", name) is not None and self._quiet():
+            self.run("create_branch", name, "main")
 
     @rule(
         target=DomainMachine.branches,
@@ -162,6 +179,21 @@ class CommitRules(DomainMachine):
     def commit(self, branch: str, message: str, data: st.DataObject) -> Any:
         if _sometimes(data):  # rarely: most commits should land, so runs go deep
             branch = data.draw(strategies.look_up(branch), label="key")
+        result = self.run("commit", branch, message)
+        return _created(result, result.identifier if result else None)
+
+    @rule(
+        target=DomainMachine.commits,
+        data=st.data(),
+        message=edges.texts_around(validation.MAX_MESSAGE_CHARS, "chars"),
+    )
+    def commit_at_the_limit(self, data: st.DataObject, message: str) -> Any:
+        """A message one character under, at or over the limit (multi-byte, combining
+        marks, wrapped in whitespace) on a live branch: ``commit`` aims at any name
+        and most of its messages are short, so too few long ones land in a short run
+        to catch a truncation or a limit counted after trimming."""
+        live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        branch = data.draw(st.sampled_from(live), label="branch")
         result = self.run("commit", branch, message)
         return _created(result, result.identifier if result else None)
 
@@ -417,6 +449,22 @@ class ScenarioRules(FocusedRules):
         again = data.draw(st.sampled_from(self.active_branches()), label="again on")
         self.run("apply_migration", again, identifier, variant)
 
+    @rule(target=DomainMachine.migrations, data=st.data(), same=st.booleans())
+    def rollback_and_reapply(self, data: st.DataObject, same: bool) -> Any:
+        """Apply a fresh migration, roll it back, apply its identifier again with the
+        same operations (migration_exists) or others (checksum_mismatch): the record of
+        a rolled-back migration stays, so an identifier is never applied twice. The
+        identifier joins the bundle, for ``reapply_migration`` to try once more."""
+        branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
+        identifier = self._identifier("redo")
+        _, _, operations = self._fixture_operations()
+        if self.run("apply_migration", branch, identifier, operations) is None:
+            return multiple()
+        if self.run("rollback_migration", identifier) is not None:
+            again = operations if same else self._fixture_operations()[2]
+            self.run("apply_migration", branch, identifier, again)
+        return identifier
+
     @rule(data=st.data(), kind=st.sampled_from(UNDO_KINDS))
     def apply_and_undo(self, data: st.DataObject, kind: str) -> None:
         """Apply one operation to a fresh fixture, then roll it back: the tree is the
@@ -595,6 +643,54 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
         first, a reused migration identifier is refused, a second rollback of one
         migration is migration_not_applied, a second migration of one branch sees
         the first's tree)."""
+        self._race(data, operation, level)
+
+    @precondition(lambda self: self.has_two_idle_sessions())
+    @rule(data=st.data(), level=st.sampled_from(("read committed", "repeatable read")))
+    def commit_race(self, data: st.DataObject, level: str) -> None:
+        """Two commits on one branch at once, in a rule of their own: the commonest
+        write, and the one whose lost update forks history (both commits on the old
+        head), so a short run races it several times, not once in six races."""
+        self._race(data, "commit", level)
+
+    @precondition(lambda self: self.has_two_idle_sessions())
+    @rule(
+        data=st.data(),
+        operation=st.sampled_from(("create_branch", "commit", "apply_migration")),
+        level=st.sampled_from(("read committed", "repeatable read", "serializable")),
+    )
+    def write_then_roll_back(self, data: st.DataObject, operation: str, level: str) -> None:
+        """A write inside a transaction that rolls back, then the same write in
+        autocommit: the pk and id the rolled-back write returned are spent, so the
+        second must get others (a key handed out as max + 1 comes back; the oracle
+        remembers every value a rolled-back transaction returned)."""
+        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        session = idle[0]
+        live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        branch = data.draw(st.sampled_from(live), label="branch")
+        self.current = session.index
+        for attempt in ("spent", "fresh"):
+            self._races += 1
+            args = {
+                "create_branch": (f"{attempt}-{self._races}", branch),
+                "commit": (branch, attempt),
+                "apply_migration": (
+                    branch,
+                    f"{7000 + self._races % 1000:04d}_{attempt}",
+                    self._race_table(),
+                ),
+            }[operation]
+            if attempt == "spent":
+                self._begin(level)
+                self.run(operation, *args)
+                if session.pending is not None or session.txn is None:
+                    return  # it waits on another session, or failed: nothing spent
+                self._end(b"ROLLBACK")
+            else:
+                self.run(operation, *args)
+
+    def _race(self, data: st.DataObject, operation: str, level: str) -> None:
+        """The race of ``same_key_race``: ``operation`` on one key from two sessions."""
         idle = [s for s in self.sessions if s.txn is None and s.pending is None]
         first, second = idle[0], idle[1]
         live = sorted(n for n, b in self.model.branches.items() if b.status == "active")

@@ -43,19 +43,8 @@ HOSTILE_NAMES = (
     "é" * 31 + "x",  # 63 bytes
 )
 TOO_LONG = ("y" * 64, "é" * 32)  # 64 bytes: name_too_long
-#: Names of 62, 63 and 64 bytes (the limit is 63 bytes, not characters), some of
-#: spaces only, some wrapped in whitespace, some ending in a character that straddles
-#: the limit; a name of spaces is a name (only '' is empty).
-NAME_EDGES: Final = (
-    *edges.around_limit(validation.MAX_NAME_BYTES, "bytes"),
-    " ",
-    "\t",
-    "\u3000",
-    "\u200b",
-)
-#: Messages of 4095, 4096 and 4097 characters (not bytes), wrapped in whitespace or
-#: made of multi-byte characters and combining marks.
-MESSAGE_EDGES: Final = tuple(edges.around_limit(validation.MAX_MESSAGE_CHARS, "chars"))
+#: One-character names of whitespace: a name of spaces is a name (only '' is empty).
+BLANK_NAMES: Final = (" ", "\t", "\u3000", "\u200b")
 
 
 def branch_names() -> st.SearchStrategy[str]:
@@ -65,7 +54,10 @@ def branch_names() -> st.SearchStrategy[str]:
         st.sampled_from(HOSTILE_NAMES),
         st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12),
         st.sampled_from(("", *TOO_LONG, "nul\x00byte")),
-        edges.named_choice(NAME_EDGES, "NAME_EDGES"),
+        # 62, 63 and 64 bytes (the limit is bytes, not characters), wrapped in
+        # whitespace, all spaces, or ending in a character that straddles the limit.
+        edges.texts_around(validation.MAX_NAME_BYTES, "bytes"),
+        st.sampled_from(BLANK_NAMES),
     )
 
 
@@ -76,7 +68,9 @@ def messages() -> st.SearchStrategy[str]:
         st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40),
         st.sampled_from(("", "  padded  ", "emoji 🎉✨", "multi\nline\r\n", "\t")),
         edges.named_choice(("a" * 4096, "b" * 4097, "nul\x00inside"), "TOO_LONG_MESSAGES"),
-        edges.named_choice(MESSAGE_EDGES, "MESSAGE_EDGES"),
+        # 4095, 4096 and 4097 characters (not bytes), wrapped in whitespace or made of
+        # multi-byte characters and combining marks.
+        edges.texts_around(validation.MAX_MESSAGE_CHARS, "chars"),
     )
 
 
