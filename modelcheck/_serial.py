@@ -108,6 +108,19 @@ class Oracle:
         """After an "unknown", the rest of this example cannot be judged soundly."""
         self.gave_up = True
 
+    def known_state(self) -> Any:
+        """The committed state for sure: the settled model while nothing committed since
+        changed anything (only reads and failed statements); None otherwise, or once the
+        oracle gave up."""
+        if self.gave_up:
+            return None
+        for txn in self.unsettled:
+            for observed in txn.ops:
+                failed = isinstance(observed.outcome, OperationError)
+                if not failed and not self.spec.operation(observed.operation).reads_only:
+                    return None
+        return self.base
+
     def settle(self) -> None:
         self.base = self.found
         self.unsettled = []

@@ -27,7 +27,7 @@ import psycopg
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
-from modelcheck import _serial, diff
+from modelcheck import _serial, _snapshot_reads, diff
 from modelcheck._notes import note_step
 from modelcheck.errors import ModelcheckError
 from modelcheck.machine import DifferentialMachine, Step
@@ -58,6 +58,8 @@ class Txn:
     #: A ``lock_timeout`` is armed (the fault rules): a wait of this transaction ends
     #: by itself, so a step never settles with it blocked (see ``settle``).
     lock_timeout: bool = False
+    #: Its snapshot, where the committed state at that moment is known (_snapshot_reads).
+    view: _snapshot_reads.View = attrs.field(factory=_snapshot_reads.View)
 
     @property
     def checks_reads(self) -> bool:
@@ -101,6 +103,8 @@ class InterleavedMachine(DifferentialMachine):
         self.committed: list[Txn] = []
         self.timeline: list[tuple[int, int, str]] = []
         self._pending_txn: dict[int, Txn] = {}
+        #: Transactions with statements that finished in this settle, by number.
+        self._viewing: dict[int, tuple[Txn, Step]] = {}
         super().__init__(*args, **kwargs)
         self.oracle = _serial.Oracle(self.spec, self.model)
         try:
@@ -284,7 +288,37 @@ class InterleavedMachine(DifferentialMachine):
         return False
 
     def settle(self) -> Any:
-        """Drive the loop until every statement finished or stays blocked; check results."""
+        """Drive the loop until every statement finished or stays blocked; check results,
+        then the reads of transactions at the weaker levels against their snapshot (only
+        now: until the loop ends, a statement released in it may still commit)."""
+        __tracebackhide__ = True  # pytest: not the user's frame
+        result = self._drive()
+        self._check_snapshot_reads()
+        return result
+
+    def _check_snapshot_reads(self) -> None:
+        __tracebackhide__ = True  # pytest: not the user's frame
+        viewing, self._viewing = self._viewing, {}
+        for txn, step in viewing.values():
+            assert txn.isolation is not None
+            verdict = _snapshot_reads.check_new_statements(
+                self.spec, txn.view, txn.isolation, txn.ops, self.oracle.known_state()
+            )
+            for _ in range(verdict.checked):
+                self.count("snapshot read checked")
+            for _ in range(verdict.unchecked):
+                self.count("snapshot read unchecked")
+            if verdict.violation is not None:
+                heading = f"a read differs from its {txn.isolation} snapshot"
+                detail = (
+                    f"t{txn.number}@c{txn.session} ({txn.isolation}): {verdict.violation}\n"
+                    "The snapshot is the committed state when the transaction (READ "
+                    "COMMITTED: the statement) began, with its own earlier statements."
+                )
+                title = "timeline (one column per connection)"
+                self.raise_mismatch(step, heading, detail, title, self.render_timeline())
+
+    def _drive(self) -> Any:
         __tracebackhide__ = True  # pytest: not the user's frame
         deadline = time.monotonic() + UNDETECTABLE_WAIT_S
         result: Any = None
@@ -382,6 +416,8 @@ class InterleavedMachine(DifferentialMachine):
                 "error rewrapped, or an internal error",
             )
         observed = _serial.Observed(pending.operation, pending.args, outcome)
+        if txn.isolation is not None:
+            self._viewing[txn.number] = (txn, step)
         if txn.isolation is None:
             if error is None or error.sqlstate not in self.spec.legal_aborts:
                 self.oracle.commit([observed], True, f"t{txn.number}@c{txn.session}", txn.session)

@@ -161,6 +161,9 @@ class Coverage:
             f"aborted {aborted} ({by_state or 'none by SQLSTATE'})",
             f"  contention: statements blocked {blocked} ({per_1000:.1f} per 1,000 steps), "
             f"deadlocks {counts['abort 40P01']}, oracle unknown {counts['oracle unknown']}",
+            f"  contention: reads checked against their snapshot "
+            f"{counts['snapshot read checked']}, not checkable "
+            f"{counts['snapshot read unchecked']}",
         ]
 
 

@@ -8,10 +8,12 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from modelcheck._postgres.isolation import DatabasePool
 from modelcheck._postgres.server import EmbeddedServer, ExternalServer
+from modelcheck.errors import StateMismatch
 from modelcheck.interleaving import InterleavedMachine
 from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
 from modelcheck.suites.vstore.domain.errors import DomainError
@@ -199,3 +201,68 @@ class _FirstChoice:
 
     def draw(self, strategy: Any, label: str | None = None) -> object:
         return next(iter(strategy.elements))
+
+
+# -- reads inside READ COMMITTED / REPEATABLE READ, checked against their snapshot ------
+
+
+def _reads(machine: Machine) -> tuple[int, int]:
+    """Snapshot reads so far (checked, unchecked); counts add up across a run."""
+    outcomes = machine.coverage.outcomes
+    return outcomes["snapshot read checked"], outcomes["snapshot read unchecked"]
+
+
+def test_a_repeatable_read_read_sees_its_snapshot_and_is_checked(machine: Machine) -> None:
+    checked, unchecked = _reads(machine)
+    _on(machine, 0, "repeatable read")
+    first = machine.run("log", "main")  # takes the snapshot
+    _on(machine, 1)
+    machine.run("commit", "main", "concurrent")  # autocommit: overtakes the snapshot
+    _on(machine, 0)
+    again = machine.run("log", "main")
+    assert again == first, "the snapshot does not see the later commit"
+    assert _reads(machine) == (checked + 2, unchecked)
+
+
+def test_a_read_committed_read_after_a_concurrent_change_is_not_judged(machine: Machine) -> None:
+    # Its statement snapshot includes the commit; which serial prefix that is the
+    # serial oracle may still revise, so the read is counted as not checkable.
+    checked, unchecked = _reads(machine)
+    _on(machine, 0, "read committed")
+    machine.run("log", "main")
+    _on(machine, 1)
+    machine.run("commit", "main", "concurrent")
+    _on(machine, 0)
+    machine.run("log", "main")
+    assert _reads(machine) == (checked + 1, unchecked + 1)
+
+
+class LogOnItsOwnConnection(ReferenceTarget):
+    """A store whose ``log`` reads over a connection of its own (as a reporting
+    replica or a dblink would): it never sees its caller's uncommitted commits."""
+
+    name = "log-on-its-own-connection"
+
+    async def log(self, conn: psycopg.AsyncConnection[Any], branch: str) -> tuple[str, ...]:
+        async with await psycopg.AsyncConnection.connect(conn.info.dsn, autocommit=True) as own:
+            return await super().log(own, branch)
+
+
+@pytest.mark.parametrize("level", ["read committed", "repeatable read"])
+def test_a_read_that_misses_its_own_transaction_fails_the_snapshot_check(
+    modelcheck_server: EmbeddedServer | ExternalServer, level: str
+) -> None:
+    target = LogOnItsOwnConnection()
+    with DatabasePool(modelcheck_server, installer_for(target), settings=SESSION_SETTINGS) as pool:
+        m = Machine(MachineEnvironment(target, pool))
+        m.open_connections(2)
+        try:
+            _on(m, 0, level)
+            m.run("commit", "main", "mine")
+            with pytest.raises(StateMismatch) as failure:
+                m.run("log", "main")
+        finally:
+            m.teardown()
+    mismatch = failure.value.failure
+    assert mismatch.heading == f"a read differs from its {level} snapshot"
+    assert mismatch.detail.startswith(f"t1@c0 ({level}): log('main',)"), mismatch.detail
