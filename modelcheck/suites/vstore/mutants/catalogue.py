@@ -293,7 +293,7 @@ class HashIgnoresDefaults(Mutant):
     mutation = Mutation(
         "10_canonical.sql",
         "tree_canonical_text",
-        "vstore.f(coalesce(pg_get_expr(d.adbin, d.adrelid), ''))",
+        "vstore.f(coalesce(pg_get_expr(d.adbin, 0), ''))",
         "vstore.f('')",
     )
 

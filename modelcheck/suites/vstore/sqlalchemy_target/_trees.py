@@ -28,7 +28,7 @@ WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
 
 _COLUMNS: Final = b"""
 SELECT a.attrelid, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod),
-       NOT a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+       NOT a.attnotnull, pg_catalog.pg_get_expr(d.adbin, 0)
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -29,7 +29,7 @@ AS $$
                        'C ' || vstore.f(a.attname::text)
                        || ' ' || vstore.f(format_type(a.atttypid, a.atttypmod))
                        || ' ' || CASE WHEN a.attnotnull THEN 'N' ELSE 'Y' END
-                       || ' ' || vstore.f(coalesce(pg_get_expr(d.adbin, d.adrelid), ''))
+                       || ' ' || vstore.f(coalesce(pg_get_expr(d.adbin, 0), ''))  -- 0: see tree_json
                        || E'\n',
                        '' ORDER BY a.attnum)
             FROM pg_attribute a

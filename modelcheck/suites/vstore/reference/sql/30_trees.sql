@@ -14,7 +14,10 @@ LANGUAGE sql STABLE AS $$
                            'name', a.attname::text,
                            'type', format_type(a.atttypid, a.atttypmod),
                            'nullable', NOT a.attnotnull,
-                           'default', pg_get_expr(d.adbin, d.adrelid)) ORDER BY a.attnum)
+                           -- relid 0: a default holds no column reference, and with
+                           -- the table's oid pg_get_expr looks the table up in the latest
+                           -- catalog, not this snapshot (a table dropped since: NULL).
+                           'default', pg_get_expr(d.adbin, 0)) ORDER BY a.attnum)
                 FROM pg_attribute a
                 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]')))
