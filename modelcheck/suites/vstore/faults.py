@@ -3,7 +3,7 @@
 - ``out_of_band_ddl``: someone alters a branch schema behind the store's back (every
   kind of object the store tracks: tables, columns, indexes, defaults, NOT NULL,
   types): ``verify()`` must name exactly that branch and object; a commit there,
-  sometimes sent at once, fails with ``schema_drift``.
+  sent at once, fails with ``schema_drift``.
 - ``failing_migration``: a migration whose k-th operation really fails in Postgres:
   no partial DDL, no record, version unchanged.
 
@@ -33,12 +33,14 @@ class FaultRules(BackendFaultRules, StaleSnapshotRules):
     _failing_counter = 0
 
     @precondition(lambda self: self.is_quiescent())
-    @rule(data=st.data(), then_commit=st.booleans())
-    def out_of_band_ddl(self, data: st.DataObject, then_commit: bool) -> None:
+    @rule(data=st.data())
+    def out_of_band_ddl(self, data: st.DataObject) -> None:
         """ALTER a branch's working tree directly, as a careless colleague would: a
         table, a column, an index, a dropped column, a dropped default or NOT NULL, a
-        column turned into text. Then, sometimes, commit on that branch at once: the
-        store must refuse the drifted tree (schema_drift)."""
+        column turned into text. Then commit on that branch at once: the store must
+        refuse the drifted tree (schema_drift), which leaves the drift for later steps
+        to see. (Committing only half the time left a store that records first and
+        checks later alive in two of three short runs.)"""
         active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
         name = data.draw(st.sampled_from(active), label="branch")
         tree = self.model.branches[name].tree
@@ -47,7 +49,7 @@ class FaultRules(BackendFaultRules, StaleSnapshotRules):
         table, column = data.draw(st.sampled_from(choices[kind]), label="object")
         self.coverage.rules["out_of_band_ddl"] += 1
         self.alter_behind_the_store(name, kind, table, column)
-        if then_commit and self.is_quiescent():
+        if self.is_quiescent():
             self.run("commit", name, "after the drift")
 
     def alter_behind_the_store(
