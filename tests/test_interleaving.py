@@ -19,7 +19,13 @@ from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_f
 from modelcheck.suites.vstore.domain.errors import DomainError
 from modelcheck.suites.vstore.faults import FaultRules
 from modelcheck.suites.vstore.reference.target import ReferenceTarget
-from modelcheck.suites.vstore.rules import BranchRules, CommitRules, MergeRules, MigrationRules
+from modelcheck.suites.vstore.rules import (
+    BranchRules,
+    CommitRules,
+    MergeRules,
+    MigrationRules,
+    StaleSnapshotRules,
+)
 from modelcheck.suites.vstore.sqlalchemy_target.target import SQLAlchemyTarget
 
 pytestmark = pytest.mark.postgres
@@ -207,7 +213,7 @@ class _FirstChoice:
 # -- reads inside READ COMMITTED / REPEATABLE READ, checked against their snapshot ------
 
 
-def _reads(machine: Machine) -> tuple[int, int]:
+def _reads(machine: InterleavedMachine) -> tuple[int, int]:
     """Snapshot reads so far (checked, unchecked); counts add up across a run."""
     outcomes = machine.coverage.outcomes
     return outcomes["snapshot read checked"], outcomes["snapshot read unchecked"]
@@ -298,3 +304,37 @@ def _verify_across_a_drop(machine: Machine) -> None:
     _on(machine, 0)
     assert machine.run("verify") == (), "no drift in the snapshot"
     assert _reads(machine) == (checked + 2, unchecked)
+
+
+class Racing(StaleSnapshotRules, CommitRules, BranchRules):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("operation", "end"), [("commit", b"COMMIT"), ("create_branch", b"ROLLBACK")]
+)
+def test_read_own_writes_catches_a_read_served_from_outside_the_transaction(
+    modelcheck_server: EmbeddedServer | ExternalServer, operation: str, end: bytes
+) -> None:
+    target = LogOnItsOwnConnection()
+    with DatabasePool(modelcheck_server, installer_for(target), settings=SESSION_SETTINGS) as pool:
+        m = Racing(MachineEnvironment(target, pool))
+        m.open_connections(2)
+        try:
+            with pytest.raises(StateMismatch) as failure:
+                m.read_own_writes(_FirstChoice(), operation, "repeatable read", end)
+        finally:
+            m.teardown()
+    assert failure.value.failure.heading == "a read differs from its repeatable read snapshot"
+
+
+def test_read_own_writes_passes_on_the_reference(environment: MachineEnvironment) -> None:
+    m = Racing(environment)
+    m.open_connections(2)
+    try:
+        checked, _ = _reads(m)
+        m.read_own_writes(_FirstChoice(), "create_branch", "read committed", b"ROLLBACK")
+        assert _reads(m)[0] == checked + 2, "log and resolve of the new branch were judged"
+        assert "own-1" not in m.model.branches, "the rollback left nothing"
+    finally:
+        m.teardown()

@@ -689,6 +689,40 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
             else:
                 self.run(operation, *args)
 
+    @precondition(lambda self: self.has_two_idle_sessions())
+    @rule(
+        data=st.data(),
+        operation=st.sampled_from(("commit", "create_branch")),
+        level=st.sampled_from(("read committed", "repeatable read", "serializable")),
+        end=st.sampled_from((b"COMMIT", b"ROLLBACK")),
+    )
+    def read_own_writes(self, data: st.DataObject, operation: str, level: str, end: bytes) -> None:
+        """A write inside a transaction, then a read of what it wrote in the same
+        transaction (the log of the branch committed to, the new branch by name), then
+        commit or roll back. Every level promises a transaction its own writes; a read
+        served from elsewhere (a replica, a dblink) misses them. Random steps rarely
+        read, in one transaction, the key that transaction just wrote."""
+        session = next(s for s in self.sessions if s.txn is None and s.pending is None)
+        live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        branch = data.draw(st.sampled_from(live), label="branch")
+        self.current = session.index
+        self._begin(level)
+        self._races += 1
+        if operation == "create_branch":
+            name = f"own-{self._races}"
+            self.run("create_branch", name, branch)
+            reads = [("log", (name,)), ("resolve", ("branch", name))]
+        else:
+            self.run("commit", branch, "own write")
+            reads = [("log", (branch,))]
+        for read, args in reads:
+            if session.pending is not None or session.txn is None:
+                return  # it waits on another session, or failed and rolled back
+            self.run(read, *args)
+        if session.pending is None and session.txn is not None:
+            self.current = session.index
+            self._end(end)
+
     def _race(self, data: st.DataObject, operation: str, level: str) -> None:
         """The race of ``same_key_race``: ``operation`` on one key from two sessions."""
         idle = [s for s in self.sessions if s.txn is None and s.pending is None]

@@ -48,6 +48,7 @@ BUG_CLASSES: Final = (
     "merges",
     "deletes",
     "error codes",
+    "isolation",
 )
 
 
@@ -863,6 +864,41 @@ class SerializationRewrapped(Mutant):
     )
 
 
+# ---------------------------------------------------------------------- isolation
+
+
+class LogOutsideTransaction(Mutant):
+    name = "mutant-log-outside-transaction"
+    bug_class = "isolation"
+    description = (
+        "log reads the branch head over a dblink connection, so that a log never waits "
+        "behind a commit: inside a transaction it misses that transaction's own commits"
+    )
+    killers = ("concurrency",)
+    #: Its dblink connection sees committed data only: a warm example commits nothing,
+    #: so it runs on the cold path, where only a read inside a transaction tells.
+    capabilities = Capabilities()
+    mutation = Mutation(
+        "80_reads.sql",
+        "log",
+        "    PERFORM vstore.check_active(b, branch);\n    RETURN (",
+        "    PERFORM vstore.check_active(b, branch);\n"
+        "    b.head_pk := coalesce((SELECT t.h FROM vstore.dblink(\n"
+        "        format('dbname=%L host=%L port=%L user=%L', current_database(),\n"
+        "               split_part(current_setting('unix_socket_directories'), ',', 1),\n"
+        "               current_setting('port'), current_user),\n"
+        "        format('SELECT head_pk FROM vstore.branches WHERE identifier = %L', branch))\n"
+        "        AS t (h bigint)), b.head_pk);\n"
+        "    RETURN (",
+    )
+
+
+LogOutsideTransaction.extra_sql = (
+    "CREATE EXTENSION IF NOT EXISTS dblink WITH SCHEMA vstore",
+    *LogOutsideTransaction.extra_sql,
+)
+
+
 # ------------------------------------------------------------------------ catalogue
 
 
@@ -922,6 +958,7 @@ MUTANTS: Final[tuple[type[Mutant], ...]] = (
     DeleteDropsSchemaSeparately,
     DeleteLeavesTables,
     SerializationRewrapped,
+    LogOutsideTransaction,
 )
 
 CATALOGUE: Final[tuple[MutantInfo, ...]] = tuple(
