@@ -4,9 +4,10 @@ target does at each isolation level."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -244,6 +245,21 @@ def test_a_read_committed_read_after_a_concurrent_change_is_not_judged(machine: 
     assert _reads(machine) == (checked + 1, unchecked + 1)
 
 
+M = TypeVar("M", bound=InterleavedMachine)
+
+
+@contextlib.contextmanager
+def _machine_on(server: EmbeddedServer | ExternalServer, target: Any, cls: type[M]) -> Iterator[M]:
+    """A machine of ``cls`` on two connections to a pool of its own for ``target``."""
+    with DatabasePool(server, installer_for(target), settings=SESSION_SETTINGS) as pool:
+        machine = cls(MachineEnvironment(target, pool))
+        machine.open_connections(2)
+        try:
+            yield machine
+        finally:
+            machine.teardown()
+
+
 class LogOnItsOwnConnection(ReferenceTarget):
     """A store whose ``log`` reads over a connection of its own (as a reporting
     replica or a dblink would): it never sees its caller's uncommitted commits."""
@@ -260,16 +276,11 @@ def test_a_read_that_misses_its_own_transaction_fails_the_snapshot_check(
     modelcheck_server: EmbeddedServer | ExternalServer, level: str
 ) -> None:
     target = LogOnItsOwnConnection()
-    with DatabasePool(modelcheck_server, installer_for(target), settings=SESSION_SETTINGS) as pool:
-        m = Machine(MachineEnvironment(target, pool))
-        m.open_connections(2)
-        try:
-            _on(m, 0, level)
-            m.run("commit", "main", "mine")
-            with pytest.raises(StateMismatch) as failure:
-                m.run("log", "main")
-        finally:
-            m.teardown()
+    with _machine_on(modelcheck_server, target, Machine) as m:
+        _on(m, 0, level)
+        m.run("commit", "main", "mine")
+        with pytest.raises(StateMismatch) as failure:
+            m.run("log", "main")
     mismatch = failure.value.failure
     assert mismatch.heading == f"a read differs from its {level} snapshot"
     assert mismatch.detail.startswith(f"t1@c0 ({level}): log('main',)"), mismatch.detail
@@ -282,13 +293,8 @@ def test_verify_inside_repeatable_read_sees_its_snapshot_after_a_concurrent_drop
     # Found by the snapshot check: verify() printed defaults with
     # pg_get_expr(adbin, <table oid>), which looks the table up in the latest catalog;
     # a table dropped after the snapshot lost its default, a phantom drift.
-    with DatabasePool(modelcheck_server, installer_for(target), settings=SESSION_SETTINGS) as pool:
-        machine = Machine(MachineEnvironment(target, pool))
-        machine.open_connections(2)
-        try:
-            _verify_across_a_drop(machine)
-        finally:
-            machine.teardown()
+    with _machine_on(modelcheck_server, target, Machine) as machine:
+        _verify_across_a_drop(machine)
 
 
 def _verify_across_a_drop(machine: Machine) -> None:
@@ -317,14 +323,11 @@ def test_read_own_writes_catches_a_read_served_from_outside_the_transaction(
     modelcheck_server: EmbeddedServer | ExternalServer, operation: str, end: bytes
 ) -> None:
     target = LogOnItsOwnConnection()
-    with DatabasePool(modelcheck_server, installer_for(target), settings=SESSION_SETTINGS) as pool:
-        m = Racing(MachineEnvironment(target, pool))
-        m.open_connections(2)
-        try:
-            with pytest.raises(StateMismatch) as failure:
-                m.read_own_writes(_FirstChoice(), operation, "repeatable read", end)
-        finally:
-            m.teardown()
+    with (
+        _machine_on(modelcheck_server, target, Racing) as m,
+        pytest.raises(StateMismatch) as failure,
+    ):
+        m.read_own_writes(_FirstChoice(), operation, "repeatable read", end)
     assert failure.value.failure.heading == "a read differs from its repeatable read snapshot"
 
 
