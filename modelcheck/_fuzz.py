@@ -127,6 +127,27 @@ class FuzzSession:
         self._written = 0.0
         self._closed = False
         self._lock = threading.Lock()
+        #: The runner's stop signal arrived: what fails from now on was cut short.
+        self.interrupted = False
+        self._watch_for_interrupt()
+
+    def _watch_for_interrupt(self) -> None:
+        """Remember a SIGINT before it raises KeyboardInterrupt. The runner stops a
+        fuzz run with SIGINT to the whole process group, which can reach the server
+        too; an example it cuts short (a terminated connection, a cancelled query) then
+        fails, and counting that as a failing example was a false alarm."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_interrupt(signum: int, frame: Any) -> None:
+            self.interrupted = True
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, on_interrupt)
 
     def environment(self, machine: type[DifferentialMachine]) -> MachineEnvironment:
         """The machine's environment; the server and its pools start on first use."""
@@ -148,6 +169,10 @@ class FuzzSession:
         try:
             example(data)
         except Exception as exc:
+            if self.interrupted:
+                # Not a verdict about the target: the run is being stopped. A
+                # KeyboardInterrupt ends it in HypoFuzz too, with nothing to shrink.
+                raise KeyboardInterrupt from exc
             failed = self._failures.setdefault(machine.__name__, _Failures())
             failed.examples += 1
             if isinstance(exc, StateMismatch) and exc.failure.trace:

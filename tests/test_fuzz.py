@@ -6,6 +6,7 @@ import importlib.util
 import inspect
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from modelcheck._fuzz import ENV_REPORTS, GRACE_S, FuzzRun, fuzz_test, merge_reports, run_fuzz
+from modelcheck._config import Config
+from modelcheck._fuzz import (
+    ENV_REPORTS,
+    GRACE_S,
+    FuzzRun,
+    FuzzSession,
+    fuzz_test,
+    merge_reports,
+    run_fuzz,
+)
 from modelcheck.suites.ledger.rules import LedgerMachine
 
 ROOT = Path(__file__).parents[1]
@@ -106,3 +116,26 @@ def test_a_short_fuzz_run_checks_examples_and_stops_within_its_budget(tmp_path: 
     assert counts["workers_closed"] == 1  # the worker closed its server on the stop
     assert json.loads(run.report.read_text())["machines"] == result.machines  # type: ignore[union-attr]
     assert any((tmp_path / "examples").iterdir())  # HypoFuzz kept its corpus there
+
+
+def _terminated(data: object) -> None:
+    raise RuntimeError("terminating connection due to administrator command")
+
+
+def test_an_example_cut_short_by_the_stop_signal_is_not_counted_as_failing() -> None:
+    # A CI run counted one failing LedgerMachine example on the correct ledger: the
+    # runner's SIGINT reached the server and cut the running example short.
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        session = FuzzSession(Config(), 0, None)
+        with pytest.raises(RuntimeError):
+            session.run_example(LedgerMachine, _terminated, None)  # type: ignore[arg-type]
+        assert session._failures["LedgerMachine"].examples == 1, "a real failure counts"
+        with pytest.raises(KeyboardInterrupt):
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # type: ignore[misc,operator]
+        assert session.interrupted
+        with pytest.raises(KeyboardInterrupt):
+            session.run_example(LedgerMachine, _terminated, None)  # type: ignore[arg-type]
+        assert session._failures["LedgerMachine"].examples == 1, "the cut-short one does not"
+    finally:
+        signal.signal(signal.SIGINT, previous)
