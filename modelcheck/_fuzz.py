@@ -133,9 +133,10 @@ class FuzzSession:
 
     def _watch_for_interrupt(self) -> None:
         """Remember a SIGINT before it raises KeyboardInterrupt. The runner stops a
-        fuzz run with SIGINT to the whole process group, which can reach the server
-        too; an example it cuts short (a terminated connection, a cancelled query) then
-        fails, and counting that as a failing example was a false alarm."""
+        fuzz run with SIGINT; raised in the middle of an example, the KeyboardInterrupt
+        can leave a statement running on a connection or a task on the event loop, so
+        the example's cleanup fails with an ordinary error that replaces it. Counting
+        that as a failing example was a false alarm."""
         if threading.current_thread() is not threading.main_thread():
             return
         previous = signal.getsignal(signal.SIGINT)
@@ -172,6 +173,11 @@ class FuzzSession:
             if self.interrupted:
                 # Not a verdict about the target: the run is being stopped. A
                 # KeyboardInterrupt ends it in HypoFuzz too, with nothing to shrink.
+                print(
+                    f"modelcheck fuzz: {machine.__name__}: an example cut short by the "
+                    f"stop signal ended in {type(exc).__name__}: {exc}; not counted",
+                    file=sys.stderr,
+                )
                 raise KeyboardInterrupt from exc
             failed = self._failures.setdefault(machine.__name__, _Failures())
             failed.examples += 1

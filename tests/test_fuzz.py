@@ -124,7 +124,7 @@ def _terminated(data: object) -> None:
 
 def test_an_example_cut_short_by_the_stop_signal_is_not_counted_as_failing() -> None:
     # A CI run counted one failing LedgerMachine example on the correct ledger: the
-    # runner's SIGINT reached the server and cut the running example short.
+    # runner's SIGINT cut the running example short and its cleanup then failed.
     previous = signal.getsignal(signal.SIGINT)
     try:
         session = FuzzSession(Config(), 0, None)
