@@ -199,8 +199,12 @@ class InterleavedMachine(DifferentialMachine):
     def rollback_transaction(self) -> None:
         self._end(b"ROLLBACK")
 
+    def idle_sessions(self) -> list[Session]:
+        """Sessions with neither a transaction nor a waiting statement."""
+        return [s for s in self.sessions if s.txn is None and s.pending is None]
+
     def has_two_idle_sessions(self) -> bool:
-        return sum(s.txn is None and s.pending is None for s in self.sessions) >= 2
+        return len(self.idle_sessions()) >= 2
 
     def _end(self, statement: bytes) -> None:
         __tracebackhide__ = True  # pytest: not the user's frame

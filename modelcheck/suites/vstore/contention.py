@@ -77,7 +77,7 @@ class ContentionRules(InterleavedMachine, DomainMachine):
         self, data: st.DataObject, level: str, first: str, second: str
     ) -> None:
         """A writes X, B writes Y, A writes Y (waits), B writes X: a lock cycle."""
-        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        idle = self.idle_sessions()
         a, b = idle[0], idle[1]
         pair = self._two_branches(data, a.index)
         if pair is None or self._waits(a):
@@ -113,7 +113,7 @@ class ContentionRules(InterleavedMachine, DomainMachine):
         one source into one branch, or roll back one migration, at the same time. The
         second must wait for the first and then see its effect (nothing left to merge,
         a migration no longer applied)."""
-        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        idle = self.idle_sessions()
         a, b = idle[0], idle[1]
         pair = self._two_branches(data, a.index)
         if pair is None or self._waits(a):

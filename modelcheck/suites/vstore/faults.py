@@ -41,7 +41,7 @@ class FaultRules(BackendFaultRules, StaleSnapshotRules):
         refuse the drifted tree (schema_drift), which leaves the drift for later steps
         to see. (Committing only half the time left a store that records first and
         checks later alive in two of three short runs.)"""
-        active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        active = self.active_branches()
         name = data.draw(st.sampled_from(active), label="branch")
         tree = self.model.branches[name].tree
         choices = out_of_band_choices(tree)
@@ -74,7 +74,7 @@ class FaultRules(BackendFaultRules, StaleSnapshotRules):
     @rule(data=st.data(), k=st.integers(1, 4))
     def failing_migration(self, data: st.DataObject, k: int) -> None:
         """k-1 operations that work, then one that really fails in Postgres."""
-        active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        active = self.active_branches()
         name = data.draw(st.sampled_from(active), label="branch")
         self._failing_counter += 1
         number = self._failing_counter
@@ -110,7 +110,7 @@ class FaultRules(BackendFaultRules, StaleSnapshotRules):
         """A commit to a live branch inside a transaction on one connection, then a
         commit to the same branch from another: the second waits for the first's lock."""
         free = [s for s in self.sessions if s.pending is None]
-        live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        live = self.active_branches()
         if len(free) < 2 or not live:
             return False
         holder, waiter = free[0], free[1]

@@ -27,6 +27,11 @@ class DomainMachine(DifferentialMachine):
     """Bundles shared by every domain rule: branch names, commits, migration identifiers."""
 
     spec = VSTORE
+
+    def active_branches(self) -> list[str]:
+        """The names of the branches not deleted, in order (what live rules aim at)."""
+        return sorted(n for n, b in self.model.branches.items() if b.status == "active")
+
     model: Model
 
     branches = Bundle("branches")
@@ -192,7 +197,7 @@ class CommitRules(DomainMachine):
         marks, wrapped in whitespace) on a live branch: ``commit`` aims at any name
         and most of its messages are short, so too few long ones land in a short run
         to catch a truncation or a limit counted after trimming."""
-        live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        live = self.active_branches()
         branch = data.draw(st.sampled_from(live), label="branch")
         result = self.run("commit", branch, message)
         return _created(result, result.identifier if result else None)
@@ -273,9 +278,6 @@ class FocusedRules(DomainMachine):
 
     _fresh_migrations = 0
     _fresh_branches = 0
-
-    def active_branches(self) -> list[str]:
-        return sorted(n for n, b in self.model.branches.items() if b.status == "active")
 
     @rule(data=st.data(), message=st.sampled_from(("work", "fix: ü", " padded ", "🎉")))
     def commit_live(self, data: st.DataObject, message: str) -> None:
@@ -596,9 +598,9 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
     def stale_snapshot_write(self, data: st.DataObject, operation: str) -> None:
         """A REPEATABLE READ transaction reads a branch, another connection commits to it,
         then the first writes to it: Postgres must refuse with a retryable 40001."""
-        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        idle = self.idle_sessions()
         first, second = idle[0], idle[1]
-        active = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        active = self.active_branches()
         branch = data.draw(st.sampled_from(active), label="branch")
         self.current = first.index
         self._begin("repeatable read")
@@ -664,9 +666,9 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
         autocommit: the pk and id the rolled-back write returned are spent, so the
         second must get others (a key handed out as max + 1 comes back; the oracle
         remembers every value a rolled-back transaction returned)."""
-        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        idle = self.idle_sessions()
         session = idle[0]
-        live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        live = self.active_branches()
         branch = data.draw(st.sampled_from(live), label="branch")
         self.current = session.index
         for attempt in ("spent", "fresh"):
@@ -702,8 +704,8 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
         commit or roll back. Every level promises a transaction its own writes; a read
         served from elsewhere (a replica, a dblink) misses them. Random steps rarely
         read, in one transaction, the key that transaction just wrote."""
-        session = next(s for s in self.sessions if s.txn is None and s.pending is None)
-        live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        session = self.idle_sessions()[0]
+        live = self.active_branches()
         branch = data.draw(st.sampled_from(live), label="branch")
         self.current = session.index
         self._begin(level)
@@ -725,14 +727,14 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
 
     def _race(self, data: st.DataObject, operation: str, level: str) -> None:
         """The race of ``same_key_race``: ``operation`` on one key from two sessions."""
-        idle = [s for s in self.sessions if s.txn is None and s.pending is None]
+        idle = self.idle_sessions()
         first, second = idle[0], idle[1]
-        live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+        live = self.active_branches()
         self._races += 1
         name = f"race-{self._races}"
         if operation == "delete_branch" and not [n for n in live if n != "main"]:
             self.run("create_branch", name, "main")
-            live = sorted(n for n, b in self.model.branches.items() if b.status == "active")
+            live = self.active_branches()
         branch = data.draw(
             st.sampled_from([n for n in live if n != "main"] or live), label="branch"
         )
