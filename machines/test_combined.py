@@ -14,5 +14,7 @@ from modelcheck.suites.vstore.rules import (
 class CombinedMachine(ScenarioRules, MergeRules, MigrationRules, CommitRules, BranchRules):
     """Branches, commits, migrations and merges interleaved freely."""
 
+    opening_rules = ("look_alike", "apply_and_undo", "remove_and_merge", "delete_with_tree")
+
 
 test_combined_machine = CombinedMachine.pytest_test()

@@ -8,5 +8,7 @@ from modelcheck.suites.vstore.rules import BranchRules, CommitRules
 class CommitMachine(CommitRules, BranchRules):
     """Commits on branches of branches, their identifiers, versions and logs."""
 
+    opening_rules = ("look_alike", "commit_at_the_limit", "delete_and_recreate")
+
 
 test_commit_machine = CommitMachine.pytest_test()

@@ -16,5 +16,15 @@ from modelcheck.suites.vstore.rules import BranchRules, FocusedRules, StaleSnaps
 class ConcurrencyMachine(ContentionRules, StaleSnapshotRules, FocusedRules, BranchRules):
     """Commits, migrations, merges, branches and reads sent on interleaved connections."""
 
+    opening_rules = (
+        "same_key_race",
+        "opposite_lock_orders",
+        "stale_snapshot_write",
+        "commit_race",
+        "same_key_race_undo",
+        "write_then_roll_back",
+        "read_own_writes",
+    )
+
 
 test_concurrency_machine = ConcurrencyMachine.pytest_test()

@@ -17,5 +17,7 @@ class MergeMachine(
 ):
     """Branches diverge by migrations and commits, then merge back and forth."""
 
+    opening_rules = ("remove_and_merge", "diverge_types_and_merge", "apply_and_undo")
+
 
 test_merge_machine = MergeMachine.pytest_test()

@@ -126,6 +126,10 @@ class InterleavedMachine(DifferentialMachine):
             conn = self.connect()
             self.sessions.append(Session(index, conn, conn.info.backend_pid))
         self.coverage.rules["open_connections"] += 1
+        self.run_opening()
+
+    def ready_for_opening(self) -> bool:
+        return bool(self.sessions)
 
     def teardown(self) -> None:
         """Cancel every statement still waiting and wait for each task to end, so no

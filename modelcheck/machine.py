@@ -29,18 +29,19 @@ import re
 import textwrap
 import time
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Final, TextIO
+from typing import Any, ClassVar, Final, TextIO, TypeVar
 
 import attrs
 import hypothesis
 import psycopg
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, run_state_machine_as_test
 
 from modelcheck import diff
 from modelcheck._notes import note_step
+from modelcheck._opening import check_opening, run_opening
 from modelcheck._postgres.blocking import BlockingAsyncConnection
 from modelcheck._postgres.isolation import CleanDatabase, DatabasePool, Installer
 from modelcheck._postgres.warm import WarmBackend
@@ -49,6 +50,8 @@ from modelcheck._projection import project
 from modelcheck.errors import CoverageError, Mismatch, ServerError, StateMismatch
 from modelcheck.spec import Capabilities, InvalidDefinition, Opaque, OperationError, Spec
 from modelcheck.target import Target, capabilities_of, check_target, classify, observe
+
+T = TypeVar("T")
 
 #: A directory: each machine run writes its trail there as text, one line per step
 #: (``nox -s soak`` sets it, to show where two runs of one seed parted).
@@ -87,6 +90,8 @@ class Coverage:
     skipped: collections.Counter[str] = attrs.field(factory=collections.Counter)
     outcomes: collections.Counter[str] = attrs.field(factory=collections.Counter)
     preconditions: dict[str, collections.Counter[bool]] = attrs.field(factory=dict)
+    #: What ``draw_unvisited`` drew, per label: which variants of a scenario a run saw.
+    choices: dict[str, collections.Counter[str]] = attrs.field(factory=dict)
     steps: int = 0
     examples: int = 0
     #: Seconds from the machine's start to its first failure (before any shrinking).
@@ -138,6 +143,9 @@ class Coverage:
             lines.append(f"  rule {name:<28} {self.skipped[name]:>6} skipped (unsupported)")
         for name, held in sorted(self.preconditions.items()):
             lines.append(f"  precondition {name:<20} held {held[True]}/{held[True] + held[False]}")
+        for label, drawn in sorted(self.choices.items()):
+            counts = ", ".join(f"{option} {n}" for option, n in sorted(drawn.items()))
+            lines.append(f"  drawn {label:<27} {counts}")
         lines += self.contention()
         return "\n".join(lines)
 
@@ -247,6 +255,9 @@ class DifferentialMachine(RuleBasedStateMachine):
     #: (:mod:`modelcheck._postgres.blocking`) and, for a ``transaction_safe`` target,
     #: examples may share a warm backend. Interleaved machines set it False.
     sequential: ClassVar[bool] = True
+    #: Scenario rules every example opens with, in this order, each run or skipped by
+    #: a draw (:mod:`modelcheck._opening`): a short run reaches every scenario.
+    opening_rules: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Make each rule this class defines say its name while it runs, so ``run`` can
@@ -257,6 +268,7 @@ class DifferentialMachine(RuleBasedStateMachine):
                 found = getattr(value, marker, None)
                 if found is not None and not getattr(found.function, "_names_rule", False):
                     found.function = _naming(name, found.function)
+        check_opening(cls, cls.opening_rules)
 
     def __init__(self, environment: MachineEnvironment) -> None:
         super().__init__()
@@ -276,6 +288,8 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.capabilities: Capabilities = capabilities_of(self.target)
         self.model: Any = spec.initial_model()
         self.steps: list[Step] = []
+        self._visited: dict[str, set[Any]] = {}  # draw_unvisited's rounds, per example
+        self._opening: st.DataObject | None = None
         self.coverage = environment.coverage.setdefault(type(self).__name__, Coverage())
         self.coverage.examples += 1
         self.coverage.follow("example")
@@ -298,6 +312,27 @@ class DifferentialMachine(RuleBasedStateMachine):
         except BaseException:
             self._cleanup.close()
             raise
+
+    # -- the opening ---------------------------------------------------------------------
+
+    @initialize(data=st.data())
+    def opening(self, data: st.DataObject) -> None:
+        """Open the example with the ``opening_rules`` (now, or once the machine is
+        ready: an interleaved machine needs its sessions first)."""
+        self._opening = data
+        self.run_opening()
+
+    def ready_for_opening(self) -> bool:
+        """Whether the opening scenarios can run (an interleaved machine: sessions open)."""
+        return True
+
+    def run_opening(self) -> None:
+        """Run the opening once, when both its draw and the machine are ready."""
+        if self._opening is None or not self.ready_for_opening():
+            return
+        data, self._opening = self._opening, None
+        if self.opening_rules:
+            run_opening(self, self.opening_rules, data)
 
     # -- resources -----------------------------------------------------------------
 
@@ -354,6 +389,34 @@ class DifferentialMachine(RuleBasedStateMachine):
     def input(self, data: st.DataObject, name: str, default: st.SearchStrategy[Any]) -> Any:
         """Draw the named input, narrowed when the target declares narrower inputs."""
         return data.draw(self.capabilities.inputs.get(name, default), label=name)
+
+    def draw_unvisited(
+        self, data: st.DataObject, options: Sequence[T], label: str, *, report: bool = True
+    ) -> T:
+        """One of ``options``: the first one at or after a drawn position (cyclically)
+        that this example has not drawn under ``label`` yet; any once all have been.
+
+        A short run draws a scenario's variants very unevenly (a ``dev`` run raced
+        commits five times and deletes never), so a bug that only one variant reaches
+        survives by luck of the seed. Within an example this visits every variant
+        before repeating one; the position is an ordinary draw, so a lone call picks
+        ``options[i]`` and shrinks towards ``options[0]``. The coverage report counts
+        what was drawn per label (``report=False``: options too long to print)."""
+        if not options:
+            raise ValueError(f"draw_unvisited({label!r}): no options to draw from")
+        visited = self._visited.setdefault(label, set())
+        if len(visited) >= len(set(options)):
+            visited.clear()  # every option had its turn: a new round
+        start = data.draw(st.integers(0, len(options) - 1), label=label)
+        for offset in range(len(options)):
+            option = options[(start + offset) % len(options)]
+            if option not in visited:
+                visited.add(option)
+                if report:
+                    drawn = self.coverage.choices.setdefault(label, collections.Counter())
+                    drawn[_choice_name(option)] += 1
+                return option
+        raise AssertionError("unreachable: the round was reset above")
 
     def contended(self, live: Iterable[str]) -> tuple[int, list[str]] | None:
         """A free connection other than one whose open transaction locked some of the
@@ -686,6 +749,13 @@ def replay_hint() -> str:
         if test
         else "rerun with the seed Hypothesis prints below"
     )
+
+
+def _choice_name(option: Any) -> str:
+    """How the coverage report names a drawn option (tuples joined by '/')."""
+    if isinstance(option, tuple):
+        return "/".join(_choice_name(part) for part in option)
+    return option.decode() if isinstance(option, bytes) else str(option)
 
 
 def _snake(name: str) -> str:

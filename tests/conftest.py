@@ -15,8 +15,22 @@ import psycopg
 import pytest
 
 from modelcheck import CleanDatabase, EmbeddedServer
+from modelcheck._postgres.isolation import DatabasePool
+from modelcheck._postgres.server import ExternalServer
+from modelcheck.machine import SESSION_SETTINGS, MachineEnvironment, installer_for
+from modelcheck.suites.vstore.reference.target import ReferenceTarget
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="module")
+def reference_environment(
+    modelcheck_server: EmbeddedServer | ExternalServer,
+) -> Iterator[MachineEnvironment]:
+    """An environment for machines built by hand on the reference target, per module."""
+    target = ReferenceTarget()
+    with DatabasePool(modelcheck_server, installer_for(target), settings=SESSION_SETTINGS) as pool:
+        yield MachineEnvironment(target, pool)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 import psycopg
@@ -21,6 +21,7 @@ from modelcheck.suites.vstore.domain.errors import DomainError
 from modelcheck.suites.vstore.faults import FaultRules
 from modelcheck.suites.vstore.reference.target import ReferenceTarget
 from modelcheck.suites.vstore.rules import (
+    OWN_WRITES,
     BranchRules,
     CommitRules,
     MergeRules,
@@ -37,12 +38,8 @@ class Machine(InterleavedMachine, MergeRules, MigrationRules, CommitRules, Branc
 
 
 @pytest.fixture(scope="module")
-def environment(
-    modelcheck_server: EmbeddedServer | ExternalServer,
-) -> Iterator[MachineEnvironment]:
-    target = ReferenceTarget()
-    with DatabasePool(modelcheck_server, installer_for(target), settings=SESSION_SETTINGS) as pool:
-        yield MachineEnvironment(target, pool)
+def environment(reference_environment: MachineEnvironment) -> MachineEnvironment:
+    return reference_environment
 
 
 @pytest.fixture
@@ -205,10 +202,20 @@ def test_cancel_blocked_builds_its_own_victim_when_none_waits(
 
 
 class _FirstChoice:
-    """Stands in for Hypothesis's data object: every ``sampled_from`` draw is its first."""
+    """Stands in for Hypothesis's data object: every ``sampled_from`` draw is its first
+    and every integer its least (so ``draw_unvisited`` takes its first option), except
+    the draws whose label ``picks`` names."""
+
+    def __init__(self, picks: Mapping[str, object] | None = None) -> None:
+        self.picks = picks or {}
 
     def draw(self, strategy: Any, label: str | None = None) -> object:
-        return next(iter(strategy.elements))
+        if label is not None and label in self.picks:
+            return self.picks[label]
+        elements = getattr(strategy, "elements", None)
+        if elements is not None:
+            return next(iter(elements))
+        return strategy.wrapped_strategy.start
 
 
 # -- reads inside READ COMMITTED / REPEATABLE READ, checked against their snapshot ------
@@ -323,11 +330,12 @@ def test_read_own_writes_catches_a_read_served_from_outside_the_transaction(
     modelcheck_server: EmbeddedServer | ExternalServer, operation: str, end: bytes
 ) -> None:
     target = LogOnItsOwnConnection()
+    own_write = _FirstChoice({"own write": OWN_WRITES.index((operation, end))})
     with (
         _machine_on(modelcheck_server, target, Racing) as m,
         pytest.raises(StateMismatch) as failure,
     ):
-        m.read_own_writes(_FirstChoice(), operation, "repeatable read", end)
+        m.read_own_writes(own_write, "repeatable read")
     assert failure.value.failure.heading == "a read differs from its repeatable read snapshot"
 
 
@@ -336,7 +344,8 @@ def test_read_own_writes_passes_on_the_reference(environment: MachineEnvironment
     m.open_connections(2)
     try:
         checked, _ = _reads(m)
-        m.read_own_writes(_FirstChoice(), "create_branch", "read committed", b"ROLLBACK")
+        own_write = {"own write": OWN_WRITES.index(("create_branch", b"ROLLBACK"))}
+        m.read_own_writes(_FirstChoice(own_write), "read committed")
         assert _reads(m)[0] == checked + 2, "log and resolve of the new branch were judged"
         assert "own-1" not in m.model.branches, "the rollback left nothing"
     finally:

@@ -24,6 +24,11 @@ from modelcheck.suites.vstore.rules import DomainMachine
 
 #: Writes that lock the branch they name (reference: ``SELECT ... FOR UPDATE``).
 WRITES = ("commit", "apply_migration", "delete_branch")
+#: The (first, second) writes of a lock cycle: each session's first write must leave
+#: its branch alive, so only the closing write may be a delete.
+CYCLES: tuple[tuple[str, str], ...] = tuple((a, b) for a in WRITES[:2] for b in WRITES)
+#: What :meth:`ContentionRules.same_key_race_undo` races.
+UNDOS: tuple[str, ...] = ("merge", "rollback_migration")
 
 
 class ContentionRules(InterleavedMachine, DomainMachine):
@@ -67,16 +72,11 @@ class ContentionRules(InterleavedMachine, DomainMachine):
         return data.draw(st.permutations(live()), label="branches")[:2]
 
     @precondition(lambda self: self.has_two_idle_sessions())
-    @rule(
-        data=st.data(),
-        level=st.sampled_from(ISOLATION_LEVELS),
-        first=st.sampled_from(WRITES[:2]),
-        second=st.sampled_from(WRITES),
-    )
-    def opposite_lock_orders(
-        self, data: st.DataObject, level: str, first: str, second: str
-    ) -> None:
-        """A writes X, B writes Y, A writes Y (waits), B writes X: a lock cycle."""
+    @rule(data=st.data(), level=st.sampled_from(ISOLATION_LEVELS))
+    def opposite_lock_orders(self, data: st.DataObject, level: str) -> None:
+        """A writes X, B writes Y, A writes Y (waits), B writes X: a lock cycle. The
+        pairs of writes are visited in turn within an example."""
+        first, second = self.draw_unvisited(data, CYCLES, "cycle")
         idle = self.idle_sessions()
         a, b = idle[0], idle[1]
         pair = self._two_branches(data, a.index)
@@ -103,16 +103,13 @@ class ContentionRules(InterleavedMachine, DomainMachine):
                 self._end(b"COMMIT")
 
     @precondition(lambda self: self.has_two_idle_sessions())
-    @rule(
-        data=st.data(),
-        operation=st.sampled_from(("merge", "rollback_migration")),
-        level=st.sampled_from(ISOLATION_LEVELS),
-    )
-    def same_key_race_undo(self, data: st.DataObject, operation: str, level: str) -> None:
+    @rule(data=st.data(), level=st.sampled_from(ISOLATION_LEVELS))
+    def same_key_race_undo(self, data: st.DataObject, level: str) -> None:
         """The writes ``same_key_race`` leaves out, raced the same way: two sessions merge
         one source into one branch, or roll back one migration, at the same time. The
         second must wait for the first and then see its effect (nothing left to merge,
         a migration no longer applied)."""
+        operation = self.draw_unvisited(data, UNDOS, "undo race")
         idle = self.idle_sessions()
         a, b = idle[0], idle[1]
         pair = self._two_branches(data, a.index)

@@ -56,6 +56,35 @@ class DomainMachine(DifferentialMachine):
         found = self.model.branches.get(branch)
         return found.tree if found is not None else Tree()
 
+    # -- look-up keys at the edges (docs/edges.md) -----------------------------------------
+
+    def variant(self, data: st.DataObject, key: str, group: str | None = None) -> str:
+        """A variant of ``key`` (:func:`modelcheck.edges.variant_groups`): from ``group``
+        when ``key`` has variants there, else from a group this example has not tried
+        yet, and within a group a variant it has not tried yet (``draw_unvisited``), so
+        an example's look-ups reach the rare Unicode forms, not five cases in a row.
+        ``key`` itself when it has no variant."""
+        groups = edges.variant_groups(key)
+        if not groups:
+            return key
+        if group not in groups:
+            ordered = [g for g in VARIANT_ORDER if g in groups]
+            group = self.draw_unvisited(data, ordered, "variant group")
+        return self.draw_unvisited(data, groups[group], f"{group} variant", report=False)
+
+    def look_up(self, data: st.DataObject, key: str) -> str:
+        """The key a look-up sends: ``key`` three times in four (shrinks to it), else
+        :meth:`variant`. The spec compares keys byte for byte, so a variant names
+        another entity or none."""
+        if data.draw(st.integers(0, 3), label="exact key?") < 3:
+            return key
+        return self.variant(data, key)
+
+
+#: The variant groups in the order :meth:`DomainMachine.variant` visits them (Unicode
+#: first: a careless store most often normalises, and only precomposed names have forms).
+VARIANT_ORDER: tuple[str, ...] = ("unicode", "case", "whitespace", "confusable", "edit")
+
 
 def _created(result: Any, value: str | None) -> Any:
     return multiple() if result is None or value is None else value
@@ -73,9 +102,9 @@ class CreateBranchRules(DomainMachine):
         Unicode form): another name, so the create must succeed."""
         taken = sorted(self.model.branches)
         if _sometimes(data):
-            name = data.draw(strategies.variant_of(data.draw(st.sampled_from(taken))), label="name")
+            name = self.variant(data, data.draw(st.sampled_from(taken), label="taken"))
         if _sometimes(data):
-            source = data.draw(strategies.look_up(source), label="source")
+            source = self.look_up(data, source)
         return _created(self.run("create_branch", name, source), name)
 
 
@@ -90,7 +119,7 @@ class ReadRules(DomainMachine):
 
     @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()), data=st.data())
     def log(self, name: str, data: st.DataObject) -> None:
-        self.run("log", data.draw(strategies.look_up(name), label="key"))
+        self.run("log", self.look_up(data, name))
 
     @rule(data=st.data())
     def resolve(self, data: st.DataObject) -> None:
@@ -106,7 +135,7 @@ class ReadRules(DomainMachine):
             ]
         key = data.draw(st.sampled_from([k for k in keys if k is not None]))
         if isinstance(key, str):
-            key = data.draw(strategies.look_up(key), label="key")
+            key = self.look_up(data, key)
         elif _sometimes(data):
             key = str(key)
         self.run("resolve", kind, key)
@@ -119,7 +148,7 @@ class ReadRules(DomainMachine):
 class BranchRules(CreateBranchRules, ReadRules):
     @rule(name=st.one_of(DomainMachine.branches, strategies.branch_names()), data=st.data())
     def delete_branch(self, name: str, data: st.DataObject) -> None:
-        self.run("delete_branch", data.draw(strategies.look_up(name), label="key"))
+        self.run("delete_branch", self.look_up(data, name))
 
     @rule(name=strategies.branch_names())
     def delete_and_recreate(self, name: str) -> None:
@@ -131,17 +160,14 @@ class BranchRules(CreateBranchRules, ReadRules):
         if self.run("delete_branch", name) is not None and self._quiet():
             self.run("create_branch", name, "main")
 
-    @rule(
-        target=DomainMachine.branches,
-        data=st.data(),
-        group=st.sampled_from(("unicode", "unicode", "case", "whitespace", "confusable", "edit")),
-    )
-    def look_alike(self, data: st.DataObject, group: str) -> Any:
+    @rule(target=DomainMachine.branches, data=st.data())
+    def look_alike(self, data: st.DataObject) -> Any:
         """A look-up by a variant of a taken name (another case, Unicode form, width,
         confusable letter, whitespace): log, resolve, commit, delete or create it. The
         spec compares names byte for byte, so the variant names another branch or none;
         non-ASCII names are preferred, they have the most variants. One operation per
-        step, so a shrunk failure keeps only the look-up that failed."""
+        step, so a shrunk failure keeps only the look-up that failed; the operation and
+        the kind of variant are each visited in turn within an example."""
         names = sorted(self.model.branches)
         unusual = [n for n in names if not n.isascii()]
         if not unusual and data.draw(st.booleans(), label="make one"):
@@ -153,8 +179,8 @@ class BranchRules(CreateBranchRules, ReadRules):
         prefer_unusual = data.draw(st.integers(0, 3), label="pool") > 0
         pool = unusual if unusual and prefer_unusual else names
         name = data.draw(st.sampled_from(pool), label="name")
-        key = data.draw(strategies.variant_of(name, group), label="key")
-        operation = data.draw(st.sampled_from(_LOOK_UPS), label="look-up")
+        operation = self.draw_unvisited(data, _LOOK_UPS, "look-up")
+        key = self.variant(data, name)
         if operation == "create_branch":
             return _created(self.run("create_branch", key, "main"), key)
         if operation == "resolve":
@@ -183,7 +209,7 @@ class CommitRules(DomainMachine):
     )
     def commit(self, branch: str, message: str, data: st.DataObject) -> Any:
         if _sometimes(data):  # rarely: most commits should land, so runs go deep
-            branch = data.draw(strategies.look_up(branch), label="key")
+            branch = self.look_up(data, branch)
         result = self.run("commit", branch, message)
         return _created(result, result.identifier if result else None)
 
@@ -237,14 +263,8 @@ class MigrationRules(DomainMachine):
     def rollback_migration(self, identifier: str, data: st.DataObject) -> None:
         """An applied or unknown identifier, often in another case or with whitespace
         (rollback_latest is the rule that succeeds)."""
-        key = data.draw(
-            st.one_of(
-                st.just(identifier),
-                strategies.variant_of(identifier, "case"),
-                strategies.variant_of(identifier),
-            ),
-            label="key",
-        )
+        how = data.draw(st.sampled_from(("exact", "case", "any")), label="how")
+        key = identifier if how == "exact" else self.variant(data, identifier, how)
         self.run("rollback_migration", key)
 
     @precondition(lambda self: self.has_applied_migration())
@@ -257,8 +277,8 @@ class MigrationRules(DomainMachine):
         branch = data.draw(st.sampled_from(sorted({m.branch for m in applied})))
         latest = [m for m in applied if m.branch == branch][-1]
         if look_alike_first:
-            group = data.draw(st.sampled_from(("case", "whitespace")), label="group")
-            key = data.draw(strategies.variant_of(latest.key.identifier, group), label="key")
+            group = self.draw_unvisited(data, ("case", "whitespace"), "rollback look-alike")
+            key = self.variant(data, latest.key.identifier, group)
             self.run("rollback_migration", key)
         self.run("rollback_migration", latest.key.identifier)
 
@@ -398,6 +418,10 @@ def undo_operation(kind: str, table: str, index: str) -> dict[str, Any]:
     return operations[kind]
 
 
+#: What :meth:`ScenarioRules.remove_and_merge` removes on the side branch.
+REMOVALS: tuple[str, ...] = ("drop_index", "drop_table", "drop_column")
+
+
 class ScenarioRules(FocusedRules):
     """Short multi-step scenarios that random single steps reach too rarely: every undo
     path (apply one operation, roll it back; delete a branch that has tables; remove an
@@ -467,10 +491,12 @@ class ScenarioRules(FocusedRules):
             self.run("apply_migration", branch, identifier, again)
         return identifier
 
-    @rule(data=st.data(), kind=st.sampled_from(UNDO_KINDS))
-    def apply_and_undo(self, data: st.DataObject, kind: str) -> None:
+    @rule(data=st.data())
+    def apply_and_undo(self, data: st.DataObject) -> None:
         """Apply one operation to a fresh fixture, then roll it back: the tree is the
-        fixture again (rows stay as the inverse left them)."""
+        fixture again (rows stay as the inverse left them). The kinds are visited in
+        turn within an example."""
+        kind = self.draw_unvisited(data, UNDO_KINDS, "undo kind")
         branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
         fixture = self._fixture(branch)
         if fixture is None:
@@ -490,14 +516,11 @@ class ScenarioRules(FocusedRules):
         if self._fixture(name) is not None:
             self.run("delete_branch", name)
 
-    @rule(
-        data=st.data(),
-        removed=st.sampled_from(("drop_index", "drop_table", "drop_column")),
-        diverge=st.booleans(),
-    )
-    def remove_and_merge(self, data: st.DataObject, removed: str, diverge: bool) -> None:
+    @rule(data=st.data(), diverge=st.booleans())
+    def remove_and_merge(self, data: st.DataObject, diverge: bool) -> None:
         """On a new branch, remove an object a committed fixture has, commit, merge the
         branch back (a fast-forward, or three-way when the target moved on too)."""
+        removed = self.draw_unvisited(data, REMOVALS, "removed")
         branch = data.draw(st.sampled_from(self.active_branches()), label="branch")
         fixture = self._fixture(branch)
         if fixture is None or self.run("commit", branch, "fixture") is None:
@@ -584,6 +607,30 @@ class ScenarioRules(FocusedRules):
         self.run("merge", other, branch)
 
 
+#: The isolation levels a scenario opens its transaction at.
+LEVELS: tuple[str, ...] = ("read committed", "repeatable read", "serializable")
+#: What :meth:`StaleSnapshotRules.stale_snapshot_write` writes from its stale snapshot.
+STALE_WRITES: tuple[str, ...] = ("commit", "merge", "delete_branch", "create_branch")
+#: What :meth:`StaleSnapshotRules.same_key_race` races on one key.
+RACES: tuple[str, ...] = (
+    "delete_branch",
+    "create_branch",
+    "commit",
+    "apply_migration",
+    "rollback_migration",
+    "migrate_branch",
+)
+#: What :meth:`StaleSnapshotRules.write_then_roll_back` writes and rolls back.
+SPENT_WRITES: tuple[str, ...] = ("create_branch", "commit", "apply_migration")
+#: What :meth:`StaleSnapshotRules.read_own_writes` writes, and how its transaction ends.
+OWN_WRITES: tuple[tuple[str, bytes], ...] = (
+    ("commit", b"COMMIT"),
+    ("create_branch", b"COMMIT"),
+    ("commit", b"ROLLBACK"),
+    ("create_branch", b"ROLLBACK"),
+)
+
+
 class StaleSnapshotRules(InterleavedMachine, DomainMachine):
     """Mix into an interleaved machine: a write from a REPEATABLE READ snapshot that a
     concurrent commit made stale; the same write on the same key from two connections."""
@@ -591,13 +638,11 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
     _races = 0
 
     @precondition(lambda self: self.has_two_idle_sessions())
-    @rule(
-        data=st.data(),
-        operation=st.sampled_from(("commit", "merge", "delete_branch", "create_branch")),
-    )
-    def stale_snapshot_write(self, data: st.DataObject, operation: str) -> None:
+    @rule(data=st.data())
+    def stale_snapshot_write(self, data: st.DataObject) -> None:
         """A REPEATABLE READ transaction reads a branch, another connection commits to it,
         then the first writes to it: Postgres must refuse with a retryable 40001."""
+        operation = self.draw_unvisited(data, STALE_WRITES, "stale write")
         idle = self.idle_sessions()
         first, second = idle[0], idle[1]
         active = self.active_branches()
@@ -624,28 +669,15 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
             self._end(b"COMMIT")
 
     @precondition(lambda self: self.has_two_idle_sessions())
-    @rule(
-        data=st.data(),
-        operation=st.sampled_from(
-            (
-                "delete_branch",
-                "create_branch",
-                "commit",
-                "apply_migration",
-                "rollback_migration",
-                "migrate_branch",
-            )
-        ),
-        level=st.sampled_from(("read committed", "repeatable read", "serializable")),
-    )
-    def same_key_race(self, data: st.DataObject, operation: str, level: str) -> None:
+    @rule(data=st.data(), level=st.sampled_from(LEVELS))
+    def same_key_race(self, data: st.DataObject, level: str) -> None:
         """Two connections run the same write on the same key at once: the second
         must wait for the first's transaction, then see its effect (a second delete
         fails, a second create of one name fails, a second commit builds on the
         first, a reused migration identifier is refused, a second rollback of one
         migration is migration_not_applied, a second migration of one branch sees
-        the first's tree)."""
-        self._race(data, operation, level)
+        the first's tree). The operations are visited in turn within an example."""
+        self._race(data, self.draw_unvisited(data, RACES, "race"), level)
 
     @precondition(lambda self: self.has_two_idle_sessions())
     @rule(data=st.data(), level=st.sampled_from(("read committed", "repeatable read")))
@@ -656,16 +688,13 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
         self._race(data, "commit", level)
 
     @precondition(lambda self: self.has_two_idle_sessions())
-    @rule(
-        data=st.data(),
-        operation=st.sampled_from(("create_branch", "commit", "apply_migration")),
-        level=st.sampled_from(("read committed", "repeatable read", "serializable")),
-    )
-    def write_then_roll_back(self, data: st.DataObject, operation: str, level: str) -> None:
+    @rule(data=st.data(), level=st.sampled_from(LEVELS))
+    def write_then_roll_back(self, data: st.DataObject, level: str) -> None:
         """A write inside a transaction that rolls back, then the same write in
         autocommit: the pk and id the rolled-back write returned are spent, so the
         second must get others (a key handed out as max + 1 comes back; the oracle
         remembers every value a rolled-back transaction returned)."""
+        operation = self.draw_unvisited(data, SPENT_WRITES, "spent write")
         idle = self.idle_sessions()
         session = idle[0]
         live = self.active_branches()
@@ -692,18 +721,14 @@ class StaleSnapshotRules(InterleavedMachine, DomainMachine):
                 self.run(operation, *args)
 
     @precondition(lambda self: self.has_two_idle_sessions())
-    @rule(
-        data=st.data(),
-        operation=st.sampled_from(("commit", "create_branch")),
-        level=st.sampled_from(("read committed", "repeatable read", "serializable")),
-        end=st.sampled_from((b"COMMIT", b"ROLLBACK")),
-    )
-    def read_own_writes(self, data: st.DataObject, operation: str, level: str, end: bytes) -> None:
+    @rule(data=st.data(), level=st.sampled_from(LEVELS))
+    def read_own_writes(self, data: st.DataObject, level: str) -> None:
         """A write inside a transaction, then a read of what it wrote in the same
         transaction (the log of the branch committed to, the new branch by name), then
         commit or roll back. Every level promises a transaction its own writes; a read
         served from elsewhere (a replica, a dblink) misses them. Random steps rarely
         read, in one transaction, the key that transaction just wrote."""
+        operation, end = self.draw_unvisited(data, OWN_WRITES, "own write")
         session = self.idle_sessions()[0]
         live = self.active_branches()
         branch = data.draw(st.sampled_from(live), label="branch")

@@ -9,7 +9,7 @@ target missing objects, bad values and casts that really fail.
 At the edges (built by :mod:`modelcheck.edges`): names and messages one unit either
 side of their limits (63 bytes, 4096 characters) made of multi-byte characters,
 combining marks and whitespace; look-up keys that are a case, width, Unicode-form or
-whitespace variant of an existing key (:func:`look_up`), which the spec says name
+whitespace variant of an existing key (``DomainMachine.look_up``), which the spec says name
 nothing (docs/domain.md, "Names are exact"); re-applied operations that differ from
 the applied ones only in order, repetition or case (:func:`operations_variant`).
 """
@@ -72,19 +72,6 @@ def messages() -> st.SearchStrategy[str]:
         # multi-byte characters and combining marks.
         edges.texts_around(validation.MAX_MESSAGE_CHARS, "chars"),
     )
-
-
-def look_up(key: str) -> st.SearchStrategy[str]:
-    """The key a look-up rule sends: ``key`` three times in four, else a variant of it
-    (another case, width, Unicode form, whitespace, a confusable letter). The spec
-    compares keys byte for byte, so a variant names another entity or none."""
-    return edges.look_up(key, exact_weight=3)
-
-
-def variant_of(key: str, group: str | None = None) -> st.SearchStrategy[str]:
-    """Always a variant of ``key`` (its group first: case, Unicode form, confusable,
-    whitespace, edit; or ``group``): a name the spec says is not ``key``."""
-    return edges.variant_of(key, group)
 
 
 #: Non-ASCII names with precomposed letters: they have every kind of variant.
