@@ -162,12 +162,13 @@ class BranchRules(CreateBranchRules, ReadRules):
 
     @rule(target=DomainMachine.branches, data=st.data())
     def look_alike(self, data: st.DataObject) -> Any:
-        """A look-up by a variant of a taken name (another case, Unicode form, width,
-        confusable letter, whitespace): log, resolve, commit, delete or create it. The
-        spec compares names byte for byte, so the variant names another branch or none;
-        non-ASCII names are preferred, they have the most variants. One operation per
-        step, so a shrunk failure keeps only the look-up that failed; the operation and
-        the kind of variant are each visited in turn within an example."""
+        """Look-ups by the variants of a taken name (other cases, Unicode forms, width,
+        confusable letters, whitespace, an edit): one operation (log, resolve, commit,
+        delete or create, visited in turn within an example), then each variant of the
+        name kept or skipped by a draw that shrinks to skipped, so one call tries about
+        half of them and a shrunk failure keeps only the look-up that failed. The spec
+        compares names byte for byte, so each variant names another branch or none.
+        Non-ASCII names are preferred: only precomposed letters have every form."""
         names = sorted(self.model.branches)
         unusual = [n for n in names if not n.isascii()]
         if not unusual and data.draw(st.booleans(), label="make one"):
@@ -180,16 +181,22 @@ class BranchRules(CreateBranchRules, ReadRules):
         pool = unusual if unusual and prefer_unusual else names
         name = data.draw(st.sampled_from(pool), label="name")
         operation = self.draw_unvisited(data, _LOOK_UPS, "look-up")
-        key = self.variant(data, name)
-        if operation == "create_branch":
-            return _created(self.run("create_branch", key, "main"), key)
-        if operation == "resolve":
-            self.run("resolve", "branch", key)
-        elif operation == "commit":
-            self.run("commit", key, "look-alike")
-        else:
-            self.run(operation, key)
-        return multiple()
+        created: list[str] = []
+        for key in edges.identifier_variants(name):
+            if not self._quiet():
+                break  # a look-up waits on another session: the rest would queue behind it
+            if not data.draw(st.booleans(), label="look up this variant"):
+                continue
+            if operation == "create_branch":
+                if self.run("create_branch", key, "main") is not None:
+                    created.append(key)
+            elif operation == "resolve":
+                self.run("resolve", "branch", key)
+            elif operation == "commit":
+                self.run("commit", key, "look-alike")
+            else:
+                self.run(operation, key)
+        return multiple(*created)
 
     def _quiet(self) -> bool:
         """No statement is waiting (always so on a sequential machine)."""
