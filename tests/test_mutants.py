@@ -350,6 +350,8 @@ def test_the_runner_kills_a_mutant_passes_the_reference_and_reports(
     assert killed.time_to_kill_s is not None
     assert killed.time_to_kill_s > 0
     assert killed.shrunk_steps == 1
+    assert killed.minimised_steps == 1, "the minimiser replayed the trace and kept its step"
+    assert killed.minimise_s is not None
     assert killed.failure
     assert "delete_branch('main')" in killed.failure
     assert ref.verdict == "passed", ref
@@ -361,6 +363,7 @@ def test_the_runner_kills_a_mutant_passes_the_reference_and_reports(
     assert "| mutant-main-deletable | deletes | killed | branches |" in md_path.read_text()
     assert render_table(outcomes).count("\n") == 3
     assert summary(outcomes)["worst_shrunk_steps"] == 1
+    assert summary(outcomes)["worst_minimised_steps"] == 1
 
 
 # ------------------------------------------------------- invalid runs are never passes
@@ -494,3 +497,14 @@ def test_a_timed_out_run_is_invalid(tmp_path: Path) -> None:
     assert attempt.verdict == "invalid"
     assert attempt.error is not None
     assert attempt.error.startswith("timeout")
+
+
+def test_a_minimiser_that_fails_leaves_the_kill_and_says_why(tmp_path: Path) -> None:
+    from modelcheck.suites.vstore.mutants import runner
+
+    broken = tmp_path / "t.json"
+    broken.write_text("{not json")
+    minimised = runner.minimise_trace("mutant-main-deletable", broken, RunConfig())
+    assert minimised.steps is None
+    assert minimised.error
+    assert not broken.with_suffix(".min.json").exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from modelcheck._cli import Subcommand, chosen_profile
 from modelcheck._config import Config
-from modelcheck.suites.vstore.mutants.runner import DEFAULT_REPORT
+from modelcheck.suites.vstore.mutants.runner import DEFAULT_REPORT, Outcome
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +31,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-reference", action="store_true", help="skip the run of the correct reference"
     )
+    parser.add_argument(
+        "--minimise-budget",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="after each kill, delta-debug its trace for at most this long (0: do not)",
+    )
     parser.add_argument("--machines-dir", type=Path, help="default: the repository's machines/")
     parser.add_argument(
         "--work-dir",
@@ -40,10 +47,15 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _minimised(outcome: Outcome) -> str:
+    if outcome.minimised_steps is None:
+        return ""
+    return f", minimised to {outcome.minimised_steps} in {outcome.minimise_s} s"
+
+
 def _run(args: argparse.Namespace, config: Config) -> int:
     from modelcheck.suites.vstore.mutants.catalogue import CATALOGUE, find
     from modelcheck.suites.vstore.mutants.runner import (
-        Outcome,
         RunConfig,
         default_machines_dir,
         render_table,
@@ -74,11 +86,13 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         dsn=config.dsn,
         pg_bin=config.pg_bin,
         timeout_s=args.timeout,
+        minimise_budget_s=args.minimise_budget,
     )
 
     def progress(outcome: Outcome) -> None:
         detail = (
             f"by {outcome.machine} in {outcome.time_to_kill_s} s, {outcome.shrunk_steps} steps"
+            f"{_minimised(outcome)}"
             if outcome.verdict == "killed"
             else (outcome.failure or "")[:200]
         )

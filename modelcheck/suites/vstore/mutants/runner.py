@@ -52,6 +52,9 @@ class RunConfig:
     dsn: str | None = None
     pg_bin: Path | None = None
     timeout_s: float = 1800.0
+    #: After a kill, delta-debug its trace (``python -m modelcheck minimise``) for at
+    #: most this long; 0: do not.
+    minimise_budget_s: float = 30.0
 
 
 @attrs.define
@@ -69,6 +72,15 @@ class Attempt:
 
 
 @attrs.define
+class Minimised:
+    """What the trace minimiser made of a kill's trace."""
+
+    steps: int | None
+    run_s: float
+    error: str | None = None
+
+
+@attrs.define
 class Outcome:
     """A mutant's (or the reference's) result over its machines."""
 
@@ -81,6 +93,9 @@ class Outcome:
     shrunk_steps: int | None = None
     trace: str | None = None
     failure: str | None = None
+    #: The trace's length after the minimiser removed every step it could.
+    minimised_steps: int | None = None
+    minimise_s: float | None = None
     attempts: list[Attempt] = attrs.field(factory=list)
 
 
@@ -183,6 +198,46 @@ def read_attempt(scratch: Path, machine: str, took: float, returncode: int) -> A
     )
 
 
+def minimise_trace(target: str, trace: Path, config: RunConfig) -> Minimised:
+    """Run the trace minimiser on a kill's trace in a subprocess (its own server, as a
+    user would) and read the length of the ``.min.json`` it writes. Hypothesis shrinks
+    over the choices it drew; a step it could not delete (its removal shifts later
+    draws) goes here, where each candidate is the recorded trace minus some steps."""
+    output = trace.with_suffix(".min.json")
+    output.unlink(missing_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "modelcheck",
+        "minimise",
+        str(trace),
+        "-o",
+        str(output),
+        f"--budget={config.minimise_budget_s:g}s",
+        f"--target={target}",
+    ]
+    if config.dsn:
+        command.append(f"--dsn={config.dsn}")
+    if config.pg_bin:
+        command.append(f"--pg-bin={config.pg_bin}")
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=config.minimise_budget_s + 120,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Minimised(None, round(time.perf_counter() - started, 1), "timeout")
+    took = round(time.perf_counter() - started, 1)
+    if done.returncode != 0 or not output.exists():
+        return Minimised(None, took, (done.stdout + done.stderr)[-500:])
+    steps = json.loads(output.read_text()).get("steps", [])
+    return Minimised(len(steps), took)
+
+
 def run_mutant(info: MutantInfo, config: RunConfig) -> Outcome:
     """Run the mutant's killer machines in order; the first failure kills it."""
     outcome = Outcome(info.name, info.bug_class, "survived")
@@ -197,6 +252,10 @@ def run_mutant(info: MutantInfo, config: RunConfig) -> Outcome:
             outcome.shrunk_steps = attempt.shrunk_steps
             outcome.trace = attempt.trace
             outcome.failure = attempt.failure
+            if attempt.trace is not None and config.minimise_budget_s > 0:
+                minimised = minimise_trace(info.name, Path(attempt.trace), config)
+                outcome.minimised_steps = minimised.steps
+                outcome.minimise_s = minimised.run_s
             return outcome
         if attempt.verdict == "invalid" and outcome.verdict != "invalid":
             # Not survived: a later machine may still kill it, else the run is invalid.
@@ -254,6 +313,7 @@ def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     killed = [o for o in mutants if o.verdict == "killed"]
     times = [o.time_to_kill_s for o in killed if o.time_to_kill_s is not None]
     steps = [o.shrunk_steps for o in killed if o.shrunk_steps is not None]
+    minimised = [o.minimised_steps for o in killed if o.minimised_steps is not None]
     reference = next((o.verdict for o in outcomes if o.name == "reference"), None)
     return {
         "mutants": len(mutants),
@@ -265,6 +325,8 @@ def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "worst_time_to_kill_s": max(times) if times else None,
         "median_shrunk_steps": statistics.median(steps) if steps else None,
         "worst_shrunk_steps": max(steps) if steps else None,
+        "median_minimised_steps": statistics.median(minimised) if minimised else None,
+        "worst_minimised_steps": max(minimised) if minimised else None,
     }
 
 
@@ -275,14 +337,15 @@ def _cell(value: object) -> str:
 def render_table(outcomes: Sequence[Outcome]) -> str:
     """A Markdown table: one row per mutant (and the reference)."""
     lines = [
-        "| mutant | bug class | result | machine | time to kill (s) | shrunk steps | run (s) "
-        "| trace |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | --- |",
+        "| mutant | bug class | result | machine | time to kill (s) | shrunk steps "
+        "| minimised steps | run (s) | trace |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for o in outcomes:
         lines.append(
             f"| {o.name} | {o.bug_class} | {o.verdict} | {_cell(o.machine)} "
-            f"| {_cell(o.time_to_kill_s)} | {_cell(o.shrunk_steps)} | {o.run_s} "
+            f"| {_cell(o.time_to_kill_s)} | {_cell(o.shrunk_steps)} "
+            f"| {_cell(o.minimised_steps)} | {o.run_s} "
             f"| {_cell(o.trace)} |"
         )
     return "\n".join(lines)
@@ -306,7 +369,9 @@ def write_report(outcomes: Sequence[Outcome], path: Path, config: RunConfig) -> 
         f"reference: {stats['reference']}; "
         f"time to kill median {stats['median_time_to_kill_s']} s, worst "
         f"{stats['worst_time_to_kill_s']} s; shrunk steps median "
-        f"{stats['median_shrunk_steps']}, worst {stats['worst_shrunk_steps']}\n\n"
+        f"{stats['median_shrunk_steps']}, worst {stats['worst_shrunk_steps']}; minimised "
+        f"median {stats['median_minimised_steps']}, worst {stats['worst_minimised_steps']}"
+        "\n\n"
         f"{render_table(outcomes)}\n"
     )
     return path, table
