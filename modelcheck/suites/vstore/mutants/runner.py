@@ -99,6 +99,12 @@ class Outcome:
     attempts: list[Attempt] = attrs.field(factory=list)
 
 
+def _server_flags(config: RunConfig, prefix: str) -> list[str]:
+    """The server options of a subprocess (pytest's ``--modelcheck-dsn``, the CLI's ``--dsn``)."""
+    flags = [f"{prefix}dsn={config.dsn}"] if config.dsn else []
+    return flags + ([f"{prefix}pg-bin={config.pg_bin}"] if config.pg_bin else [])
+
+
 def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
     """Run ``machines/test_<machine>.py`` against ``target`` in a scratch directory."""
     scratch = (config.work_dir / f"{target}-{machine}").resolve()
@@ -119,11 +125,8 @@ def run_machine_file(target: str, machine: str, config: RunConfig) -> Attempt:
         f"--modelcheck-profile={config.profile}",
         f"--modelcheck-report={report}",
         f"--hypothesis-seed={config.seed}",
+        *_server_flags(config, "--modelcheck-"),
     ]
-    if config.dsn:
-        command.append(f"--modelcheck-dsn={config.dsn}")
-    if config.pg_bin:
-        command.append(f"--modelcheck-pg-bin={config.pg_bin}")
     env = dict(os.environ)
     started = time.perf_counter()
     try:
@@ -215,11 +218,8 @@ def minimise_trace(target: str, trace: Path, config: RunConfig) -> Minimised:
         str(output),
         f"--budget={config.minimise_budget_s:g}s",
         f"--target={target}",
+        *_server_flags(config, "--"),
     ]
-    if config.dsn:
-        command.append(f"--dsn={config.dsn}")
-    if config.pg_bin:
-        command.append(f"--pg-bin={config.pg_bin}")
     started = time.perf_counter()
     try:
         done = subprocess.run(
