@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import pytest
+from _stand_ins import Draw
 
 from modelcheck._postgres.isolation import DatabasePool
 from modelcheck._postgres.server import EmbeddedServer, ExternalServer
@@ -145,7 +146,7 @@ def test_killing_a_session_whose_statement_waits_resolves_it_as_the_kill(
         m.run("commit", "main", "waiter")
         assert _waiting(m, 1)
         victim = m.sessions[1]
-        m.kill_backend(_Draw(victim))
+        m.kill_backend(Draw(victim))
         assert not _waiting(m, 1)
         assert m.sessions[1].txn is None
         assert "08006" in m.steps[-2].outcome or "57P01" in m.steps[-2].outcome, m.steps
@@ -155,16 +156,6 @@ def test_killing_a_session_whose_statement_waits_resolves_it_as_the_kill(
         assert len(m.model.log("main").values) == 2, "only the holder's commit survived"
     finally:
         m.teardown()
-
-
-class _Draw:
-    """Stands in for Hypothesis's data object: every draw returns ``value``."""
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-    def draw(self, strategy: object, label: str | None = None) -> object:
-        return self.value
 
 
 def test_teardown_leaves_no_task_pending(environment: MachineEnvironment) -> None:

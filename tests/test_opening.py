@@ -8,6 +8,7 @@ from typing import Any
 
 import hypothesis
 import pytest
+from _stand_ins import Draw
 from hypothesis import HealthCheck
 from hypothesis.stateful import rule
 
@@ -18,18 +19,9 @@ from modelcheck.suites.vstore.rules import BranchRules, DomainMachine
 pytestmark = pytest.mark.postgres
 
 
-class _Position:
-    """Stands in for Hypothesis's data object: every integer draw is ``position``."""
-
-    def __init__(self, position: int) -> None:
-        self.position = position
-
-    def draw(self, strategy: Any, label: str | None = None) -> int:
-        return self.position
-
-
 def _position(position: int) -> Any:
-    return _Position(position)
+    """A data object whose every draw is ``position``."""
+    return Draw(position)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +42,7 @@ def test_draw_unvisited_visits_every_option_before_repeating_one(
     branch_machine: BranchRules,
 ) -> None:
     options = ("a", "b", "c", "d")
-    same_position: Any = _Position(1)
+    same_position = _position(1)
     first_round = [branch_machine.draw_unvisited(same_position, options, "x") for _ in options]
     assert first_round == ["b", "c", "d", "a"], "the next unvisited, cyclically"
     second_round = [branch_machine.draw_unvisited(same_position, options, "x") for _ in options]
